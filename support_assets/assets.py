@@ -1,0 +1,79 @@
+"""The support API's endpoints as one Dagster multi-asset, one asset per endpoint."""
+
+from typing import Iterable, Iterator
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint
+from .resources import SupportApiResource, WarehouseResource
+from .source import support_api_source
+
+
+class SupportApiTranslator(DagsterDltTranslator):
+    """Asset keys `support_api/<endpoint>` in the group `support_api`."""
+
+    def __init__(self, endpoints: Iterable[Endpoint], destination: str) -> None:
+        self.descriptions = {e.name: e.description for e in endpoints}
+        self.destination = destination
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        name = data.resource.name
+        return (
+            super()
+            .get_asset_spec(data)
+            .replace_attributes(
+                key=dg.AssetKey([SOURCE_NAME, name]),
+                group_name=SOURCE_NAME,
+                description=self.descriptions.get(name) or None,
+                deps=[],  # the API is not an asset of this code location
+                kinds={"dlt", self.destination},
+            )
+        )
+
+
+def retry_policy() -> dg.RetryPolicy:
+    """Mirrors the HTTP layer's rules, for failures that outlast its own retries."""
+    return dg.RetryPolicy(
+        max_retries=RETRY.max_retries,
+        delay=RETRY.backoff_factor,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+def build_support_api_assets(
+    endpoints: Iterable[Endpoint] = ENDPOINTS, destination: str = "duckdb"
+) -> dg.AssetsDefinition:
+    endpoints = tuple(endpoints)
+    translator = SupportApiTranslator(endpoints, destination)
+    # The source's shape (resource names) is all the specs need; no request is made.
+    shape = support_api_source("http://unused.invalid", "", endpoints)
+    specs = [
+        translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
+        for resource in shape.selected_resources.values()
+    ]
+
+    @dg.multi_asset(
+        name=SOURCE_NAME,
+        specs=specs,
+        can_subset=True,
+        retry_policy=retry_policy(),
+        pool=SOURCE_NAME,
+    )
+    def support_api_assets(
+        context: dg.AssetExecutionContext,
+        dlt: DagsterDltResource,
+        support_api: SupportApiResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[dg.MaterializeResult]:
+        yield from dlt.run(
+            context=context,
+            dlt_source=support_api.source(endpoints),
+            dlt_pipeline=warehouse.pipeline(),
+            dagster_dlt_translator=translator,
+            loader_file_format=warehouse.loader_file_format,
+        )
+
+    return support_api_assets

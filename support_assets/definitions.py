@@ -1,0 +1,49 @@
+"""The code location: builds `defs`, the one place where everything is wired."""
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .assets import build_support_api_assets
+from .resources import DATA_DIR, SupportApiResource, WarehouseResource
+
+
+def warehouse_from_env() -> WarehouseResource:
+    """SUPPORT_DESTINATION, SUPPORT_DATA_DIR and SUPPORT_DUCKDB_PATH, read once as the
+    code location loads (the destination decides the assets' kinds)."""
+    data_dir = Path(os.environ.get("SUPPORT_DATA_DIR") or DATA_DIR)
+    return WarehouseResource(
+        destination=os.environ.get("SUPPORT_DESTINATION") or "duckdb",
+        duckdb_path=os.environ.get("SUPPORT_DUCKDB_PATH") or str(data_dir / "support.duckdb"),
+        pipelines_dir=str(data_dir / "dlt"),
+    )
+
+
+def build_definitions(
+    endpoints: Iterable[Endpoint] = ENDPOINTS,
+    warehouse: WarehouseResource | None = None,
+) -> dg.Definitions:
+    warehouse = warehouse or warehouse_from_env()
+    assets = build_support_api_assets(endpoints, warehouse.destination)
+    sync_job = dg.define_asset_job(
+        f"{SOURCE_NAME}_sync",
+        selection=dg.AssetSelection.groups(SOURCE_NAME),
+        description="Merge-sync every support API endpoint into the warehouse.",
+    )
+    return dg.Definitions(
+        assets=[assets],
+        jobs=[sync_job],
+        resources={
+            "dlt": DagsterDltResource(),
+            # Resolved when a run starts; the UI shows the variable's name, not its value.
+            "support_api": SupportApiResource(base_url=dg.EnvVar("SUPPORT_API_BASE_URL")),
+            "warehouse": warehouse,
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,96 @@
+"""The main job and the UI, against the offline sandbox API.
+
+    python -m support_assets.demo run [--records N]   # sandbox -> dagster asset materialize -> DuckDB
+    python -m support_assets.demo ui  [--port 3000]   # dagster dev against the sandbox
+
+Both go through the real code location (support_assets.definitions:defs) and the
+real `dagster` CLI; the sandbox only stands in for the support API.
+"""
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from .definitions import warehouse_from_env
+from .resources import DATA_DIR, PROJECT_ROOT
+from .sandbox import SandboxServer
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def dagster_env(sandbox: SandboxServer, api_key: str) -> dict[str, str]:
+    home = Path(os.environ.get("DAGSTER_HOME") or DATA_DIR / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "SUPPORT_API_BASE_URL": sandbox.url,
+        "SUPPORT_API_KEY": api_key,
+        "DAGSTER_HOME": str(home),
+    }
+
+
+def table_counts(duckdb_path: str, dataset: str) -> dict[str, int]:
+    with duckdb.connect(duckdb_path, read_only=True) as db:
+        tables = db.execute(
+            "select table_name from information_schema.tables"
+            " where table_schema = ? and table_name not like '\\_dlt%' escape '\\' order by 1",
+            [dataset],
+        ).fetchall()
+        return {name: db.execute(f'select count(*) from "{dataset}"."{name}"').fetchone()[0] for (name,) in tables}
+
+
+def run(records: int) -> int:
+    api_key = secrets.token_urlsafe(24)  # a throwaway key the sandbox accepts
+    with SandboxServer(api_key=api_key, records=records) as sandbox:
+        print(f"sandbox support API on {sandbox.url} with {records} records", flush=True)
+        result = subprocess.run(
+            [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"],
+            env=dagster_env(sandbox, api_key),
+            cwd=PROJECT_ROOT,
+        )
+    if result.returncode != 0:
+        print("materialization failed; the run's log is above", file=sys.stderr)
+        return result.returncode
+    warehouse = warehouse_from_env()
+    print(f"\nloaded into {warehouse.duckdb_path} (dataset {warehouse.dataset_name}):")
+    for table, count in table_counts(warehouse.duckdb_path, warehouse.dataset_name).items():
+        print(f"  {warehouse.dataset_name}.{table}: {count} rows")
+    print("\nopen the Dagster UI against the sandbox: make ui  (then http://127.0.0.1:3000)")
+    return 0
+
+
+def ui(port: int, records: int) -> int:
+    api_key = secrets.token_urlsafe(24)
+    with SandboxServer(api_key=api_key, records=records) as sandbox:
+        print(f"sandbox support API on {sandbox.url}; Dagster UI on http://127.0.0.1:{port}", flush=True)
+        try:
+            return subprocess.call(
+                [DAGSTER, "dev", "--host", "127.0.0.1", "--port", str(port)],
+                env=dagster_env(sandbox, api_key),
+                cwd=PROJECT_ROOT,
+            )
+        except KeyboardInterrupt:
+            return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m support_assets.demo", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="materialize every asset from the sandbox into DuckDB")
+    run_parser.add_argument("--records", type=int, default=1000)
+    ui_parser = commands.add_parser("ui", help="dagster dev against the sandbox")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.add_argument("--records", type=int, default=1000)
+    args = parser.parse_args()
+    if args.command == "run":
+        return run(args.records)
+    return ui(args.port, args.records)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Dagster resources: where the support API is, its key, and where the data lands."""
+
+from pathlib import Path
+from typing import Iterable, Optional
+
+import dagster as dg
+import dlt
+from dlt.sources import DltSource
+from pydantic import PrivateAttr
+
+from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .source import support_api_source
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+MISSING_KEY = (
+    "No API key for the support API: set the SUPPORT_API_KEY environment variable,"
+    ' or put api_key = "..." in .dlt/secrets.toml (see .dlt/example.secrets.toml).'
+)
+
+
+class SupportApiResource(dg.ConfigurableResource):
+    """The support API's base URL. The key is read when a run starts, from
+    SUPPORT_API_KEY or dlt's secrets (`api_key`), and kept out of the resource's
+    config so that the UI, the run config and the event log never see it."""
+
+    base_url: str
+    api_key_env_var: str = "SUPPORT_API_KEY"
+
+    _api_key: Optional[str] = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Fails the step before any request, with no retry: waiting will not make a key appear.
+        key = dg.EnvVar(self.api_key_env_var).get_value() or dlt.secrets.get("api_key")
+        if not key:
+            raise dg.Failure(MISSING_KEY, allow_retries=False)
+        self._api_key = str(key)
+
+    def source(self, endpoints: Iterable[Endpoint] = ENDPOINTS) -> DltSource:
+        return support_api_source(self.base_url, self._api_key or "", endpoints)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The dlt pipeline's destination: a DuckDB file by default, or PostgreSQL with
+    dlt's own DESTINATION__POSTGRES__CREDENTIALS."""
+
+    destination: str = "duckdb"
+    duckdb_path: str = str(DATA_DIR / "support.duckdb")
+    # Not ~/.dlt: the pipeline's working state belongs with the project's data.
+    pipelines_dir: str = str(DATA_DIR / "dlt")
+    # Must differ from the DuckDB file's name, or DuckDB cannot tell catalog from schema.
+    dataset_name: str = SOURCE_NAME
+
+    def pipeline(self) -> dlt.Pipeline:
+        return dlt.pipeline(
+            pipeline_name=SOURCE_NAME,
+            destination=self._destination(),
+            dataset_name=self.dataset_name,
+            pipelines_dir=self.pipelines_dir,
+        )
+
+    @property
+    def loader_file_format(self) -> Optional[str]:
+        # DuckDB: parquet loads 100k records in 11 s and 0.4 GB, against 39 s and 6 GB
+        # for dlt's default insert_values (DESIGN.md). Others keep dlt's default.
+        return "parquet" if self.destination == "duckdb" else None
+
+    def _destination(self) -> dlt.destinations.duckdb | dlt.destinations.postgres:
+        if self.destination == "duckdb":
+            Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+            return dlt.destinations.duckdb(credentials=self.duckdb_path)
+        if self.destination == "postgres":
+            return dlt.destinations.postgres()
+        raise dg.Failure(
+            f"SUPPORT_DESTINATION={self.destination!r} is not supported: use duckdb or postgres",
+            allow_retries=False,
+        )
