@@ -1,0 +1,6 @@
+"""Offline customer-support REST API on loopback, for demos, integration tests and benchmarks."""
+
+from .faults import Fault
+from .server import SandboxServer
+
+__all__ = ["Fault", "SandboxServer"]

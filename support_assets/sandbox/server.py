@@ -1,0 +1,317 @@
+"""Loopback HTTP server: the fake support API plus a control API for tests in other processes.
+
+API (query api_key required, else 401):
+    GET /v1/resource, GET /v1/customers
+        ?limit=100 (max 1000) &offset=0 [&updated_since=ISO] [&updated_before=ISO]
+        -> {"data": [...], "total": matching, "offset": o, "limit": l}
+Control (no key, loopback clients only):
+    POST /_sandbox/records/<endpoint>  {"add": n | {fields}} | {"update": {"id", "fields"}}
+                                       | {"delete": id}
+    POST /_sandbox/faults              a Fault as JSON (body as a string)
+    GET  /_sandbox/requests            the request log, api_key values masked
+    POST /_sandbox/reset-log
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from .data import ENDPOINT_PATHS
+from .faults import Fault, FaultQueue
+from .store import RecordStore
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_ROUTES = {path: endpoint for endpoint, path in ENDPOINT_PATHS.items()}
+_RECORDS_PREFIX = "/_sandbox/records/"
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    method: str
+    path: str
+    params: dict[str, str]  # query parameters, api_key included
+    status: int | None  # None when a fault dropped the connection
+    records: int = 0  # records in the response body
+
+
+class RequestLog:
+    """Thread-safe, append-only (until cleared) list of ServedRequest."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[ServedRequest] = []
+
+    def append(self, item: ServedRequest) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def snapshot(self) -> list[ServedRequest]:
+        with self._lock:
+            return list(self._items)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def __iter__(self):
+        return iter(self.snapshot())
+
+    def __getitem__(self, index):
+        with self._lock:
+            return self._items[index]
+
+
+def _json(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _error(message: str) -> bytes:
+    return _json({"error": message})
+
+
+def _fault_response(fault: Fault) -> tuple[int, bytes, str, tuple[tuple[str, str], ...]]:
+    """(status, body, content type, extra headers) for a fault that answers."""
+    status = fault.status or 200
+    headers = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
+    if fault.body is None:
+        return status, _error(f"injected fault {status}"), "application/json", headers
+    return status, fault.body, fault.content_type, headers
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
+    disable_nagle_algorithm = True  # header and body writes must not wait on delayed ACKs
+    server: _HTTPServer
+
+    def log_message(self, format, *args) -> None:
+        pass  # one stderr line per request would flood test output and slow benchmarks
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        # Always drain the body so the next request on this connection parses cleanly.
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path.startswith("/_sandbox/"):
+            self._send(*self._control(url.path, body))
+        else:
+            self._api(url.path, dict(parse_qsl(url.query, keep_blank_values=True)))
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    # --- API routes -------------------------------------------------------------------
+
+    def _api(self, path: str, params: dict[str, str]) -> None:
+        sandbox = self.server.sandbox
+        fault = sandbox.faults.take(path) if path in _ROUTES else None
+        delay = sandbox.faults.latency + (fault.delay if fault else 0)
+        if delay:
+            time.sleep(delay)
+        # Log before answering so a client that just got its response sees the entry.
+        if fault and fault.drop:
+            sandbox.requests.append(ServedRequest(self.command, path, params, None))
+            self.close_connection = True
+            return
+        if fault and (fault.status or fault.body is not None):
+            status, body, content_type, headers = _fault_response(fault)
+            records = 0
+        else:
+            status, body, records = self._page(path, params)
+            content_type, headers = "application/json", ()
+        sandbox.requests.append(ServedRequest(self.command, path, params, status, records))
+        self._send(status, body, content_type, headers)
+
+    def _page(self, path: str, params: dict[str, str]) -> tuple[int, bytes, int]:
+        sandbox = self.server.sandbox
+        endpoint = _ROUTES.get(path)
+        if endpoint is None:
+            return 404, _error(f"no route for {path}"), 0
+        if self.command != "GET":
+            return 405, _error("method not allowed"), 0
+        if not hmac.compare_digest(params.get("api_key", "").encode(), sandbox.api_key.encode()):
+            return 401, _error("invalid or missing api_key"), 0
+        try:
+            limit = min(int(params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
+            offset = int(params.get("offset", 0))
+        except ValueError:
+            return 400, _error("limit and offset must be integers"), 0
+        if limit < 0 or offset < 0:
+            return 400, _error("limit and offset must be >= 0"), 0
+        try:
+            records, total = sandbox.stores[endpoint].page(
+                offset, limit, params.get("updated_since"), params.get("updated_before"))
+        except ValueError:
+            return 400, _error("updated_since and updated_before must be ISO-8601 timestamps"), 0
+        body = b'{"data":[%b],"total":%d,"offset":%d,"limit":%d}' % (
+            b",".join(records), total, offset, limit)
+        return 200, body, len(records)
+
+    # --- control API ------------------------------------------------------------------
+
+    def _control(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return 403, _error("the control API is loopback only")
+        sandbox = self.server.sandbox
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return 400, _error("body must be JSON")
+        route = (self.command, path)
+        if route == ("GET", "/_sandbox/requests"):
+            return 200, _json([
+                {**asdict(r), "params": {k: "***" if k == "api_key" else v
+                                         for k, v in r.params.items()}}
+                for r in sandbox.requests
+            ])
+        if route == ("POST", "/_sandbox/reset-log"):
+            sandbox.requests.clear()
+            return 200, _json({"ok": True})
+        if route == ("POST", "/_sandbox/faults"):
+            try:
+                sandbox.faults.add(Fault.from_json(payload))
+            except (TypeError, ValueError, AttributeError) as exc:  # wrong fields or types
+                return 400, _error(f"invalid fault: {exc}")
+            return 200, _json({"pending": len(sandbox.faults)})
+        if self.command == "POST" and path.startswith(_RECORDS_PREFIX):
+            store = sandbox.stores.get(path[len(_RECORDS_PREFIX):])
+            if store is None:
+                return 404, _error(f"no endpoint {path[len(_RECORDS_PREFIX):]!r}")
+            return self._mutate(store, payload)
+        return 404, _error(f"no control route {self.command} {path}")
+
+    @staticmethod
+    def _mutate(store: RecordStore, payload) -> tuple[int, bytes]:
+        usage = 'expected {"add": n | {fields}}, {"update": {"id": n, "fields": {...}}} or {"delete": n}'
+        if not isinstance(payload, dict):
+            return 400, _error(usage)
+        try:
+            if isinstance(payload.get("add"), (int, dict)):
+                added = store.add(payload["add"])
+                return 200, _json({"added": [r["id"] for r in added], "total": store.total})
+            update = payload.get("update")
+            if isinstance(update, dict) and isinstance(update.get("id"), int):
+                record = store.update(update["id"], **update.get("fields", {}))
+                return 200, _json({"record": record})
+            if isinstance(payload.get("delete"), int):
+                store.delete(payload["delete"])
+                return 200, _json({"deleted": payload["delete"], "total": store.total})
+        except KeyError as exc:
+            return 404, _error(f"no record with id {exc}")
+        except (TypeError, ValueError) as exc:  # e.g. a bad updated_at or fields not an object
+            return 400, _error(str(exc))
+        return 400, _error(usage)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a client holding a connection open must not block exit
+    request_queue_size = 128  # parallel clients should queue, not be refused
+
+    def __init__(self, address: tuple[str, int], sandbox: SandboxServer):
+        self.sandbox = sandbox
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request_thread(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(request)
+
+    def close_connections(self) -> None:
+        """Cut open keep-alive connections, whose threads would otherwise keep serving."""
+        with self._connections_lock:
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address) -> None:
+        # A client hanging up mid-response (timeouts, dropped faults) is not a server bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class SandboxServer:
+    """The sandbox API in a background thread; use as a context manager or start()/stop()."""
+
+    def __init__(self, api_key: str, records: int = 250, customers: int = 0,
+                 host: str = "127.0.0.1", port: int = 0):
+        if not api_key:
+            raise ValueError("api_key must be non-empty")
+        self.api_key = api_key
+        self.stores = {
+            "customer_support_data": RecordStore("customer_support_data", records),
+            "customers": RecordStore("customers", customers),
+        }
+        self.faults = FaultQueue()
+        self.requests = RequestLog()
+        self._address = (host, port)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def store(self) -> RecordStore:
+        return self.stores["customer_support_data"]
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("sandbox server is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SandboxServer:
+        if self._httpd is not None:
+            raise RuntimeError("sandbox server is already started")
+        self._httpd = _HTTPServer(self._address, self)
+        # A short poll interval keeps stop() fast.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="sandbox-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

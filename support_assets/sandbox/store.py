@@ -1,0 +1,182 @@
+"""In-memory record store for one endpoint, built for fast paging over large id ranges."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+import time
+from array import array
+from collections.abc import Sequence
+
+from .data import BASE_END, ENDPOINT_PATHS, base_times, format_ts, make_record, parse_ts
+
+# Encoded records are the hot path; cap the byte cache so a 1M-record sandbox does not
+# grow to ~0.5 GB. Evicting is safe because records regenerate deterministically.
+MAX_ENCODED = 250_000
+# Distinct (updated_since, updated_before) filters whose id lists are kept.
+MAX_ID_LISTS = 8
+
+
+class RecordStore:
+    """Records with ids 1..N for one endpoint.
+
+    Base records are generated on demand from their id; only added or updated
+    records are held as dicts. Ids are never reused after a delete.
+    """
+
+    def __init__(self, endpoint: str, count: int = 0):
+        if endpoint not in ENDPOINT_PATHS:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._max_id = count
+        self._changed: dict[int, dict] = {}  # added or updated records
+        self._deleted: set[int] = set()
+        self._encoded: dict[int, bytes] = {}
+        # updated_at epoch per id (index id - 1), NaN once deleted so it fails every
+        # comparison; built on the first filtered query, then kept in step by mutations.
+        self._updated: array | None = None
+        self._id_lists: dict[tuple[float, float], Sequence[int]] = {}
+        # "now" for mutations: wall-clock seconds, but always later than every base
+        # record and strictly increasing, so incremental cursors see each change.
+        self._clock = BASE_END
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return self._max_id - len(self._deleted)
+
+    def add(self, record_or_count: int | dict = 1) -> list[dict]:
+        """Append `n` generated records, or one record built from the given fields.
+
+        New records get fresh created_at/updated_at stamps unless given; ids are
+        assigned by the store. Returns the added records.
+        """
+        if isinstance(record_or_count, int):
+            items = [{}] * record_or_count
+        else:
+            items = [record_or_count]
+        added = []
+        with self._lock:
+            for fields in items:
+                id = self._max_id + 1
+                if fields.get("id", id) != id:
+                    raise ValueError(f"ids are assigned by the store; next id is {id}")
+                now = format_ts(self._tick())
+                record = {**make_record(id, self.endpoint), "created_at": now, "updated_at": now,
+                          **fields, "id": id}
+                parse_ts(record["updated_at"])  # reject bad timestamps before storing
+                self._max_id = id
+                self._put(record)
+                added.append(copy.deepcopy(record))
+        return added
+
+    def update(self, id: int, **fields) -> dict:
+        """Merge fields into a record; updated_at moves to a fresh "now" unless given."""
+        if fields.get("id", id) != id:
+            raise ValueError("a record's id cannot change")
+        with self._lock:
+            self._require(id)
+            record = {**self._record(id), **fields}
+            if "updated_at" not in fields:
+                record["updated_at"] = format_ts(self._tick())
+            parse_ts(record["updated_at"])
+            self._put(record)
+            return copy.deepcopy(record)
+
+    def delete(self, id: int) -> None:
+        with self._lock:
+            self._require(id)
+            self._deleted.add(id)
+            self._changed.pop(id, None)
+            self._encoded.pop(id, None)
+            if self._updated is not None:
+                self._updated[id - 1] = math.nan
+            self._id_lists.clear()
+
+    def get(self, id: int) -> dict:
+        """A copy of the record; KeyError if it does not exist (or was deleted)."""
+        with self._lock:
+            self._require(id)
+            return self._record(id)
+
+    def all_records(self) -> list[dict]:
+        with self._lock:
+            return [self._record(id) for id in self._ids(-math.inf, math.inf)]
+
+    def page(self, offset: int, limit: int, updated_since: str | None = None,
+             updated_before: str | None = None) -> tuple[list[bytes], int]:
+        """JSON-encoded records in id order with updated_since <= updated_at < updated_before,
+        plus the number of matching records. Raises ValueError on a bad timestamp."""
+        lo = parse_ts(updated_since) if updated_since else -math.inf
+        hi = parse_ts(updated_before) if updated_before else math.inf
+        with self._lock:
+            ids = self._ids(lo, hi)
+            return [self._encode(id) for id in ids[offset:offset + limit]], len(ids)
+
+    # Everything below runs with the lock held.
+
+    def _tick(self) -> int:
+        self._clock = max(self._clock + 1, int(time.time()))
+        return self._clock
+
+    def _require(self, id: int) -> None:
+        if not 1 <= id <= self._max_id or id in self._deleted:
+            raise KeyError(id)
+
+    def _record(self, id: int) -> dict:
+        changed = self._changed.get(id)
+        return copy.deepcopy(changed) if changed is not None else make_record(id, self.endpoint)
+
+    def _put(self, record: dict) -> None:
+        id = record["id"]
+        self._changed[id] = record
+        self._encoded.pop(id, None)
+        if self._updated is not None:
+            epoch = parse_ts(record["updated_at"])
+            if id > len(self._updated):
+                self._updated.append(epoch)
+            else:
+                self._updated[id - 1] = epoch
+        self._id_lists.clear()
+
+    def _encode(self, id: int) -> bytes:
+        encoded = self._encoded.get(id)
+        if encoded is None:
+            if len(self._encoded) >= MAX_ENCODED:
+                self._encoded.clear()
+            record = self._changed.get(id) or make_record(id, self.endpoint)
+            encoded = self._encoded[id] = json.dumps(record, separators=(",", ":")).encode()
+        return encoded
+
+    def _ids(self, lo: float, hi: float) -> Sequence[int]:
+        """Matching ids in order, cached per filter so paging does not rescan every record."""
+        key = (lo, hi)
+        ids = self._id_lists.get(key)
+        if ids is None:
+            if lo == -math.inf and hi == math.inf:
+                # Unfiltered: no need to materialise updated_at values.
+                ids = range(1, self._max_id + 1)
+                if self._deleted:
+                    ids = [id for id in ids if id not in self._deleted]
+            else:
+                ids = [id for id, u in enumerate(self._updated_epochs(), 1) if lo <= u < hi]
+            if len(self._id_lists) >= MAX_ID_LISTS:
+                del self._id_lists[next(iter(self._id_lists))]
+            self._id_lists[key] = ids
+        return ids
+
+    def _updated_epochs(self) -> array:
+        if self._updated is None:
+            self._updated = array("d", map(self._epoch, range(1, self._max_id + 1)))
+        return self._updated
+
+    def _epoch(self, id: int) -> float:
+        if id in self._deleted:
+            return math.nan
+        changed = self._changed.get(id)
+        if changed is not None:
+            return parse_ts(changed["updated_at"])
+        return base_times(id, self.endpoint)[1]
