@@ -7,6 +7,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint
+from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
 from .source import support_api_source
 
@@ -68,12 +69,14 @@ def build_support_api_assets(
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
+        progress = SyncProgress(log=context.log.info)
         yield from dlt.run(
             context=context,
-            dlt_source=support_api.source(endpoints),
+            dlt_source=support_api.source(endpoints, progress),
             dlt_pipeline=warehouse.pipeline(),
             dagster_dlt_translator=translator,
             loader_file_format=warehouse.loader_file_format,
         )
+        context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
 
     return support_api_assets

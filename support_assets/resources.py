@@ -9,6 +9,7 @@ from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
 from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .progress import SyncProgress
 from .source import support_api_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,8 +38,10 @@ class SupportApiResource(dg.ConfigurableResource):
             raise dg.Failure(MISSING_KEY, allow_retries=False)
         self._api_key = str(key)
 
-    def source(self, endpoints: Iterable[Endpoint] = ENDPOINTS) -> DltSource:
-        return support_api_source(self.base_url, self._api_key or "", endpoints)
+    def source(
+        self, endpoints: Iterable[Endpoint] = ENDPOINTS, progress: Optional[SyncProgress] = None
+    ) -> DltSource:
+        return support_api_source(self.base_url, self._api_key or "", endpoints, progress=progress)
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -10,6 +10,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .progress import SyncProgress
 
 
 class SupportApiPaginator(OffsetPaginator):
@@ -20,11 +21,17 @@ class SupportApiPaginator(OffsetPaginator):
     quote the response body, which holds customer data.
     """
 
-    def __init__(self, limit: int = PAGE_SIZE) -> None:
+    def __init__(
+        self, limit: int = PAGE_SIZE, endpoint: str = "", progress: Optional[SyncProgress] = None
+    ) -> None:
         super().__init__(limit=limit, total_path=None, stop_after_empty_page=True)
+        self.endpoint = endpoint
+        self.progress = progress
 
     def update_state(self, response: Any, data: Optional[list[Any]] = None) -> None:
         total = self._total(response)
+        if self.progress is not None:
+            self.progress.page(self.endpoint, len(data or ()))
         self.current_value += self.value_step
         page_is_short = data is None or len(data) < self.limit
         if page_is_short or (total is not None and self.current_value >= total):
@@ -61,6 +68,7 @@ def rest_api_config(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     page_size: int = PAGE_SIZE,
     session: Any = None,
+    progress: Optional[SyncProgress] = None,
 ) -> dict[str, Any]:
     """The reference configuration (DESIGN.md), one resource per endpoint."""
     return {
@@ -77,7 +85,7 @@ def rest_api_config(
                 "endpoint": {
                     "path": endpoint.path,
                     "data_selector": "data",
-                    "paginator": SupportApiPaginator(limit=page_size),
+                    "paginator": SupportApiPaginator(page_size, endpoint.name, progress),
                 },
             }
             for endpoint in endpoints
@@ -91,7 +99,9 @@ def support_api_source(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     page_size: int = PAGE_SIZE,
     session: Any = None,
+    progress: Optional[SyncProgress] = None,
 ) -> DltSource:
-    """The dlt source named `support_api` with one resource per endpoint."""
-    config = rest_api_config(base_url, api_key, endpoints, page_size, session)
+    """The dlt source named `support_api` with one resource per endpoint; `progress`
+    counts pages and records as they arrive."""
+    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress)
     return rest_api_source(config, name=SOURCE_NAME)

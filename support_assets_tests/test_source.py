@@ -9,6 +9,7 @@ import pytest
 import responses
 
 from support_assets.api import Endpoint
+from support_assets.progress import SyncProgress
 from support_assets.source import support_api_source
 
 BASE_URL = "http://api.test"
@@ -144,3 +145,17 @@ def test_merge_by_id_keeps_one_row_per_id_and_updates_in_place(tmp_path):
     assert len(rows) == 50
     assert len({row[0] for row in rows}) == 50
     assert rows[9] == (10, 1010, "changed upstream")
+
+
+@responses.activate
+def test_progress_counts_pages_and_records_per_endpoint_as_they_arrive():
+    serve(tickets(250))
+    lines = []
+    progress = SyncProgress(log=lines.append, log_every=0)
+
+    list(support_api_source(BASE_URL, KEY, progress=progress).resources["customer_support_data"])
+
+    assert progress.endpoints["customer_support_data"].pages == 3
+    assert progress.records == 250
+    assert lines[-1] == "customer_support_data: 3 pages, 250 records fetched so far"
+    assert len(lines) == 3
