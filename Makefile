@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo ui test bench clean
+.PHONY: install demo ui test browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ ui: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Debian's Chromium for the browser test (needs root; skips when /usr/bin/chromium exists).
+browser:
+	.ci/install-chromium
 
 clean:
 	rm -rf data .pytest_cache

@@ -1,7 +1,7 @@
 """The main job and the UI, against the offline sandbox API.
 
     python -m support_assets.demo run [--records N]   # sandbox -> dagster asset materialize -> DuckDB
-    python -m support_assets.demo ui  [--port 3000]   # dagster dev against the sandbox
+    python -m support_assets.demo ui  [--port 3000] [--records N] [--latency S]   # dagster dev against the sandbox
 
 Both go through the real code location (support_assets.definitions:defs) and the
 real `dagster` CLI; the sandbox only stands in for the support API.
@@ -64,17 +64,29 @@ def run(records: int) -> int:
     return 0
 
 
-def ui(port: int, records: int) -> int:
+def ui(port: int, records: int, latency: float = 0.0) -> int:
     api_key = secrets.token_urlsafe(24)
     with SandboxServer(api_key=api_key, records=records) as sandbox:
+        sandbox.faults.latency = latency  # a slower API, to watch a sync's progress lines
         print(f"sandbox support API on {sandbox.url}; Dagster UI on http://127.0.0.1:{port}", flush=True)
+        dev = subprocess.Popen(
+            [DAGSTER, "dev", "--host", "127.0.0.1", "--port", str(port)],
+            env=dagster_env(sandbox, api_key),
+            cwd=PROJECT_ROOT,
+        )
         try:
-            return subprocess.call(
-                [DAGSTER, "dev", "--host", "127.0.0.1", "--port", str(port)],
-                env=dagster_env(sandbox, api_key),
-                cwd=PROJECT_ROOT,
-            )
+            return dev.wait()
         except KeyboardInterrupt:
+            # Ctrl-C reached dagster dev too: let it stop its webserver and daemon rather
+            # than kill it and orphan them; SIGTERM (which it treats as Ctrl-C) if it did not.
+            for stop in (None, dev.terminate, dev.kill):
+                if stop:
+                    stop()
+                try:
+                    dev.wait(timeout=30)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
             return 0
 
 
@@ -86,10 +98,11 @@ def main() -> int:
     ui_parser = commands.add_parser("ui", help="dagster dev against the sandbox")
     ui_parser.add_argument("--port", type=int, default=3000)
     ui_parser.add_argument("--records", type=int, default=1000)
+    ui_parser.add_argument("--latency", type=float, default=0.0, help="seconds the sandbox adds to every response")
     args = parser.parse_args()
     if args.command == "run":
         return run(args.records)
-    return ui(args.port, args.records)
+    return ui(args.port, args.records, args.latency)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ from typing import Callable, Optional
 class EndpointProgress:
     pages: int = 0
     records: int = 0
+    total: Optional[int] = None  # records the API said match, when it says
+
+    def summary(self) -> str:
+        pages = f"{self.pages} page{'' if self.pages == 1 else 's'}"
+        of_total = f" of {self.total}" if self.total is not None else ""
+        return f"{pages}, {self.records}{of_total} records"
 
 
 @dataclass
@@ -31,17 +37,27 @@ class SyncProgress:
         # dlt deep-copies each paginator; they must all report to this one object.
         return self
 
-    def page(self, endpoint: str, records: int) -> None:
+    def page(self, endpoint: str, records: int, total: Optional[int] = None) -> None:
         with self._lock:
             counts = self.endpoints.setdefault(endpoint, EndpointProgress())
             counts.pages += 1
             counts.records += records
+            counts.total = total if total is not None else counts.total
             now = time.monotonic()
             due = counts.pages == 1 or now - self._last_log >= self.log_every
             if due:
                 self._last_log = now
         if due and self.log:
-            self.log(f"{endpoint}: {counts.pages} pages, {counts.records} records fetched so far")
+            self.log(f"{endpoint}: {counts.summary()} fetched so far")
+
+    def finished(self, endpoint: str) -> None:
+        """The endpoint's last page is in: always logged, since loading into the
+        warehouse follows and can take a while on its own."""
+        with self._lock:
+            counts = self.endpoints.setdefault(endpoint, EndpointProgress())
+            message = f"{endpoint}: all pages fetched ({counts.summary()})"
+        if self.log:
+            self.log(message)
 
     @property
     def pages(self) -> int:

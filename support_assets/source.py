@@ -31,11 +31,13 @@ class SupportApiPaginator(OffsetPaginator):
     def update_state(self, response: Any, data: Optional[list[Any]] = None) -> None:
         total = self._total(response)
         if self.progress is not None:
-            self.progress.page(self.endpoint, len(data or ()))
+            self.progress.page(self.endpoint, len(data or ()), total)
         self.current_value += self.value_step
         page_is_short = data is None or len(data) < self.limit
         if page_is_short or (total is not None and self.current_value >= total):
             self._has_next_page = False
+            if self.progress is not None:
+                self.progress.finished(self.endpoint)
 
     def _total(self, response: Any) -> Optional[int]:
         body = response.json()

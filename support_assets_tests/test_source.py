@@ -157,5 +157,9 @@ def test_progress_counts_pages_and_records_per_endpoint_as_they_arrive():
 
     assert progress.endpoints["customer_support_data"].pages == 3
     assert progress.records == 250
-    assert lines[-1] == "customer_support_data: 3 pages, 250 records fetched so far"
-    assert len(lines) == 3
+    assert lines == [
+        "customer_support_data: 1 page, 100 of 250 records fetched so far",
+        "customer_support_data: 2 pages, 200 of 250 records fetched so far",
+        "customer_support_data: 3 pages, 250 of 250 records fetched so far",
+        "customer_support_data: all pages fetched (3 pages, 250 of 250 records)",
+    ]
