@@ -81,3 +81,18 @@ def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float, interv
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}\n{context()[-4000:]}")
         time.sleep(interval)
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Like postgres.require_server: fail under CI=true, skip elsewhere."""
+    import socket
+
+    import pytest
+
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        message = f"{name} is not reachable on {host}:{port}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: .ci/run starts it)", pytrace=False)
+        pytest.skip(message)
