@@ -9,6 +9,7 @@ from dagster_dlt import DagsterDltResource
 
 from .api import ENDPOINTS, SOURCE_NAME, Endpoint
 from .assets import build_support_api_assets
+from .celery_executor import executor_from_env
 from .resources import DATA_DIR, SupportApiResource, WarehouseResource
 
 
@@ -43,6 +44,8 @@ def build_definitions(
             "support_api": SupportApiResource(base_url=dg.EnvVar("SUPPORT_API_BASE_URL")),
             "warehouse": warehouse,
         },
+        # Dagster's default executor, or Celery workers when SUPPORT_CELERY_BROKER_URL is set.
+        executor=executor_from_env(),
     )
 
 
