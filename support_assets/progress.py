@@ -14,6 +14,7 @@ from typing import Callable, Optional
 class EndpointProgress:
     pages: int = 0
     records: int = 0
+    api_total: Optional[int] = None  # the `total` of the last page the API sent
 
 
 @dataclass
@@ -24,6 +25,8 @@ class SyncProgress:
     log: Optional[Callable[[str], None]] = None
     log_every: float = 5.0
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
+    retries: int = 0
+    retry_wait_seconds: float = 0.0
     _last_log: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -42,6 +45,10 @@ class SyncProgress:
                 self._last_log = now
         if due and self.log:
             self.log(f"{endpoint}: {counts.pages} pages, {counts.records} records fetched so far")
+
+    def record_total(self, endpoint: str, total: int) -> None:
+        with self._lock:
+            self.endpoints.setdefault(endpoint, EndpointProgress()).api_total = total
 
     @property
     def pages(self) -> int:
