@@ -19,6 +19,7 @@ from support_assets.definitions import build_definitions
 from support_assets.metadata import SYNC_TYPE_TAG
 from support_assets.resources import WarehouseResource
 
+from support_assets_tests.helpers import DAGSTER, run_cli
 from support_assets_tests.sync_helpers import KEY, TICKETS, checks, sync
 
 FULL_REFRESH = {SYNC_TYPE_TAG: "full_refresh"}
@@ -228,3 +229,24 @@ def test_the_check_builder_takes_the_limit_it_is_given():
     [own, *_] = build_support_api_checks(freshness_limit=datetime.timedelta(hours=6))
     fresh = next(spec for spec in own.check_specs if spec.name == "fresh")
     assert "at most 6.0 h old" in fresh.description
+
+
+def test_dagster_asset_materialize_runs_the_checks_after_the_sync(cli_env, tmp_path):
+    result = run_cli(
+        [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"], cli_env
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_keys = [dg.AssetCheckKey(KEY, name) for name in OWN_CHECKS | {"column_schema_change"}]
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    statuses = {key.name: record.status for key, record in latest.items()}
+    evaluated = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    # Whether the generated records count as fresh depends on today's date.
+    assert statuses.pop("fresh") in evaluated
+    assert statuses == {
+        "primary_key_unique": AssetCheckExecutionRecordStatus.SUCCEEDED,
+        "required_not_null": AssetCheckExecutionRecordStatus.SUCCEEDED,
+        "complete_after_full_refresh": AssetCheckExecutionRecordStatus.PLANNED,  # skipped
+        "column_schema_change": AssetCheckExecutionRecordStatus.SUCCEEDED,
+    }
