@@ -7,6 +7,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint
+from .metadata import snapshot, sync_type_of, with_sync_metadata
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
 from .source import support_api_source
@@ -69,13 +70,19 @@ def build_support_api_assets(
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
+        sync_type = sync_type_of(context)
         progress = SyncProgress(log=context.log.info)
-        yield from dlt.run(
+        pipeline = warehouse.pipeline()
+        before = snapshot(pipeline, [e.name for e in endpoints])
+        results = dlt.run(
             context=context,
             dlt_source=support_api.source(endpoints, progress),
-            dlt_pipeline=warehouse.pipeline(),
+            dlt_pipeline=pipeline,
             dagster_dlt_translator=translator,
             loader_file_format=warehouse.loader_file_format,
+        )
+        yield from with_sync_metadata(
+            results, progress, pipeline, sync_type=sync_type, before=before, log=context.log
         )
         context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
 

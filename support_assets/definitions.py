@@ -1,5 +1,6 @@
 """The code location: builds `defs`, the one place where everything is wired."""
 
+import datetime
 import os
 from pathlib import Path
 from typing import Iterable
@@ -10,6 +11,7 @@ from dagster_dlt import DagsterDltResource
 from .api import ENDPOINTS, SOURCE_NAME, Endpoint
 from .assets import build_support_api_assets
 from .celery_executor import executor_from_env
+from .checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
 from .resources import DATA_DIR, SupportApiResource, WarehouseResource
 
 
@@ -24,10 +26,26 @@ def warehouse_from_env() -> WarehouseResource:
     )
 
 
+def freshness_limit_from_env() -> datetime.timedelta:
+    """SUPPORT_FRESHNESS_HOURS: how old the newest `updated_at` may be before the
+    freshness check warns."""
+    value = os.environ.get("SUPPORT_FRESHNESS_HOURS")
+    if not value:
+        return DEFAULT_FRESHNESS_LIMIT
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not hours > 0:
+        raise ValueError(f"SUPPORT_FRESHNESS_HOURS={value!r} is not a positive number of hours")
+    return datetime.timedelta(hours=hours)
+
+
 def build_definitions(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     warehouse: WarehouseResource | None = None,
 ) -> dg.Definitions:
+    endpoints = tuple(endpoints)
     warehouse = warehouse or warehouse_from_env()
     assets = build_support_api_assets(endpoints, warehouse.destination)
     sync_job = dg.define_asset_job(
@@ -37,6 +55,7 @@ def build_definitions(
     )
     return dg.Definitions(
         assets=[assets],
+        asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),
         jobs=[sync_job],
         resources={
             "dlt": DagsterDltResource(),

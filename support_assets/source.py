@@ -11,22 +11,36 @@ from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .progress import SyncProgress
+from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
+from .validation import Positions, ResponseValidator
 
 
 class SupportApiPaginator(OffsetPaginator):
     """Offset/limit pagination that stops at `total`, or at a short or empty page.
 
     `total` saves the extra empty request when the count is a multiple of the page
-    size; the short-page rule keeps an API that omits `total` working. Errors never
-    quote the response body, which holds customer data.
+    size. The validator (validation.py) rejects a page without `total` or whose `total`
+    disagrees with its records before this runs. Errors never quote the response
+    body, which holds customer data.
     """
 
     def __init__(
-        self, limit: int = PAGE_SIZE, endpoint: str = "", progress: Optional[SyncProgress] = None
+        self,
+        limit: int = PAGE_SIZE,
+        endpoint: str = "",
+        progress: Optional[SyncProgress] = None,
+        validator: Optional[ResponseValidator] = None,
     ) -> None:
         super().__init__(limit=limit, total_path=None, stop_after_empty_page=True)
         self.endpoint = endpoint
         self.progress = progress
+        self.validator = validator
+
+    def init_request(self, request: Any) -> None:
+        super().init_request(request)
+        if self.validator is not None:
+            # Runs after dlt's status check and before dlt reads `data` (validation.py).
+            request.register_hook("response", self.validator)
 
     def update_state(self, response: Any, data: Optional[list[Any]] = None) -> None:
         total = self._total(response)
@@ -80,18 +94,27 @@ def rest_api_config(
             "session": session if session is not None else http_session(),
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
-        "resources": [
-            {
-                "name": endpoint.name,
-                "primary_key": endpoint.primary_key,
-                "endpoint": {
-                    "path": endpoint.path,
-                    "data_selector": "data",
-                    "paginator": SupportApiPaginator(page_size, endpoint.name, progress),
-                },
-            }
-            for endpoint in endpoints
-        ],
+        "resources": [_resource(endpoint, page_size, progress) for endpoint in endpoints],
+    }
+
+
+def _resource(endpoint: Endpoint, page_size: int, progress: Optional[SyncProgress]) -> dict[str, Any]:
+    """One endpoint's rest_api resource: its declared schema and contract (schema.py),
+    its pages validated before extraction (validation.py)."""
+    schema = table_schema(endpoint.name, endpoint.primary_key)
+    validator = ResponseValidator(endpoint.name, schema, endpoint.primary_key)
+    return {
+        "name": endpoint.name,
+        "primary_key": endpoint.primary_key,
+        "columns": schema.dlt_columns(),
+        "nested_hints": schema.nested_hints(),
+        "schema_contract": SCHEMA_CONTRACT,
+        "processing_steps": [{"map": Positions(POSITION_COLUMN)}],
+        "endpoint": {
+            "path": endpoint.path,
+            "data_selector": "data",
+            "paginator": SupportApiPaginator(page_size, endpoint.name, progress, validator),
+        },
     }
 
 

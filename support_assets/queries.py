@@ -1,0 +1,65 @@
+"""The SQL that the asset checks and the materialization metadata run against the
+warehouse, through dlt's sql_client so it works on DuckDB and on PostgreSQL alike
+(names quoted by the destination's own rules, only portable SQL)."""
+
+import datetime
+from typing import Any, Optional, Sequence
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+
+class Warehouse:
+    """Read-only questions about the tables of a dlt pipeline's dataset."""
+
+    def __init__(self, pipeline: dlt.Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def _query(self, sql_for: Any) -> Optional[list[tuple]]:
+        """Runs `sql_for(client)`; None when the table does not exist (no sync yet)."""
+        with self.pipeline.sql_client() as client:
+            try:
+                return list(client.execute_sql(sql_for(client)) or [])
+            except DatabaseUndefinedRelation:
+                return None
+
+    def row_count(self, table: str) -> Optional[int]:
+        rows = self._query(lambda c: f"SELECT COUNT(*) FROM {c.make_qualified_table_name(table)}")
+        return None if rows is None else int(rows[0][0])
+
+    def duplicate_keys(self, table: str, key: str, sample: int = 5) -> Optional[tuple[int, list]]:
+        """(number of key values held by more than one row, up to `sample` of them)."""
+
+        def sql(c: Any) -> str:
+            k = c.escape_column_name(key)
+            return (
+                f"SELECT {k}, COUNT(*) OVER () FROM {c.make_qualified_table_name(table)}"
+                f" GROUP BY {k} HAVING COUNT(*) > 1 ORDER BY {k} LIMIT {int(sample)}"
+            )
+
+        rows = self._query(sql)
+        if rows is None:
+            return None
+        return (int(rows[0][1]) if rows else 0), [r[0] for r in rows]
+
+    def null_counts(self, table: str, columns: Sequence[str]) -> Optional[dict[str, int]]:
+        """Rows whose value is null, per column."""
+
+        def sql(c: Any) -> str:
+            counts = ", ".join(f"COUNT(*) - COUNT({c.escape_column_name(n)})" for n in columns)
+            return f"SELECT {counts} FROM {c.make_qualified_table_name(table)}"
+
+        rows = self._query(sql)
+        return None if rows is None else dict(zip(columns, (int(v) for v in rows[0])))
+
+    def newest(self, table: str, column: str) -> Optional[datetime.datetime]:
+        """The largest value of a timestamp column, in UTC; None for an empty or missing table."""
+        rows = self._query(
+            lambda c: f"SELECT MAX({c.escape_column_name(column)}) FROM {c.make_qualified_table_name(table)}"
+        )
+        value = rows[0][0] if rows else None
+        if value is None:
+            return None
+        if value.tzinfo is None:  # a timestamp without time zone holds UTC (dlt's convention)
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc)

@@ -1,0 +1,231 @@
+"""Checks every page the support API sends before dlt extracts a record from it.
+
+A `ResponseValidator` is a `requests` response hook (the paginator registers it on
+each endpoint's request, after dlt's status check): a 2xx answer must be a JSON
+object with a `data` list and a consistent `total`, and every record must fit the
+declared schema (schema.py). Anything else raises `BadApiResponse` during
+extraction, so dlt stops before normalize and load and the warehouse keeps what it
+had. Messages name the problem, the endpoint, the offset and (for a record) the
+field and the record's id; they never quote the body, which holds customer data.
+"""
+
+import datetime
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
+
+from .schema import TableSchema
+
+
+class BadApiResponse(ValueError):
+    """The API answered 2xx with a body that cannot be loaded as it is."""
+
+
+class SchemaViolation(BadApiResponse):
+    """A record does not fit the declared schema: a required field is null or missing,
+    or a value does not fit its column's type."""
+
+
+def _kind(value: Any) -> str:
+    """The kind of a JSON value in words, never the value itself."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    try:
+        return py_type_to_sc_type(type(value))
+    except TypeError:
+        return type(value).__name__
+
+
+def _fits(data_type: Optional[str], value: Any) -> bool:
+    """Whether dlt can store `value` in a column of `data_type` (dlt's own coercion rules:
+    "42" fits a bigint, 1.5 or "abc" does not)."""
+    if data_type is None or value is None:
+        return True
+    if isinstance(value, (dict, list)):
+        return data_type == "json"
+    if data_type == "timestamp" and type(value) is str:
+        try:  # the common ISO-8601 case, 30x faster than dlt's general parser
+            datetime.datetime.fromisoformat(value)
+            return True
+        except ValueError:
+            pass
+    try:
+        from_type = py_type_to_sc_type(type(value))
+        if from_type != data_type:
+            coerce_value(data_type, from_type, value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, ArithmeticError):
+        return False
+    return True
+
+
+class ResponseValidator:
+    """A requests response hook validating one endpoint's pages against its schema."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        schema: TableSchema,
+        primary_key: str = "id",
+    ) -> None:
+        self.endpoint = endpoint
+        self.schema = schema
+        self.primary_key = primary_key
+        prefixes = tuple(f"{name}__" for name in schema.objects)
+        # Top-level scalar columns, and flattened object columns as (object, key, column).
+        self.scalars = {
+            name: hint.get("data_type")
+            for name, hint in schema.columns.items()
+            if not name.startswith(prefixes)
+        }
+        self.flattened = [
+            (obj, name[len(obj) + 2 :], hint.get("data_type"))
+            for obj in schema.objects
+            for name, hint in schema.columns.items()
+            if name.startswith(f"{obj}__")
+        ]
+        self.required = [n for n in schema.required if n in self.scalars and n != primary_key]
+
+    def __call__(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        if not 200 <= response.status_code < 300:
+            return  # HTTP errors belong to dlt's status check and the retry rules
+        where, offset, limit = self._where(response)
+        body = self._body(response, where)
+        if not isinstance(body, dict):
+            raise BadApiResponse(f"{where}: the body is {_kind(body)}, not an object with `data`")
+        if "data" not in body:
+            raise BadApiResponse(f"{where}: the body has no `data` list")
+        data = body["data"]
+        if not isinstance(data, list):
+            raise BadApiResponse(f"{where}: `data` is {_kind(data)}, not a list")
+        self._total(body, len(data), offset, limit, where)
+        for index, record in enumerate(data):
+            self._check_record(record, index, where)
+
+    # --- the page -----------------------------------------------------------------
+
+    def _where(self, response: Any) -> tuple[str, int, Optional[int]]:
+        """("<endpoint> (GET <path>, offset <n>)", offset, limit) of the request."""
+        request = response.request
+        query = parse_qs(urlsplit(request.url).query)
+        offset = int(query.get("offset", ["0"])[0] or 0)
+        limit = int(query["limit"][0]) if query.get("limit") else None
+        path = request.path_url.split("?")[0]  # no query string: it holds the key
+        return f"{self.endpoint} (GET {path}, offset {offset})", offset, limit
+
+    def _body(self, response: Any, where: str) -> Any:
+        if not response.content.strip():
+            raise BadApiResponse(f"{where}: the response body is empty (HTTP {response.status_code})")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if "html" in media_type:
+            raise BadApiResponse(
+                f"{where}: the response is an HTML page ({media_type}), not JSON: an error page"
+                " from a proxy or gateway?"
+            )
+        try:
+            # The body decides, not the label: some APIs send JSON as text/plain.
+            return response.json()
+        except ValueError as exc:  # requests' JSONDecodeError; its text would quote the body
+            position = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+            reason = getattr(exc, "msg", "invalid JSON")
+            label = f", Content-Type {media_type}" if media_type else ""
+            raise BadApiResponse(
+                f"{where}: the body is not valid JSON ({reason}{position}{label})"
+            ) from None
+
+    def _total(self, body: dict, count: int, offset: int, limit: Optional[int], where: str) -> int:
+        if "total" not in body:
+            raise BadApiResponse(f"{where}: the body has no `total`, so the sync cannot know it is complete")
+        total = body["total"]
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise BadApiResponse(
+                f"{where}: `total` is not a non-negative integer (it is {_kind(total)})"
+            )
+        if limit is not None and count > limit:
+            raise BadApiResponse(f"{where}: the page holds {count} records, more than the limit of {limit}")
+        if offset + count > total:
+            raise BadApiResponse(
+                f"{where}: `total` is {total}, but this page holds {count} records starting at"
+                f" offset {offset}"
+            )
+        if limit is not None and count < limit and offset + count < total:
+            raise BadApiResponse(
+                f"{where}: `total` is {total}, but this page ends early with {count} of the"
+                f" {limit} records requested; records would be missed"
+            )
+        return total
+
+    # --- one record ---------------------------------------------------------------
+
+    def _check_record(self, record: Any, index: int, where: str) -> None:
+        ordinal = f"record {index + 1} of the page"
+        if not isinstance(record, dict):
+            raise SchemaViolation(f"{where}: {ordinal} is {_kind(record)}, not an object")
+        key = self.primary_key
+        id_ = record.get(key)
+        if id_ is None:
+            missing = "is null" if key in record else "is missing"
+            raise SchemaViolation(f"{where}: {ordinal} has no `{key}` (it {missing})")
+        if isinstance(id_, (dict, list, bool)) or not _fits(self.scalars.get(key), id_):
+            raise SchemaViolation(
+                f"{where}: {ordinal}: `{key}` is {_kind(id_)}, not {self.scalars.get(key) or 'a scalar'}"
+            )
+        ref = f"record {key}={str(id_)[:64]}"
+
+        for name in self.required:
+            if record.get(name) is None:
+                state = "null" if name in record else "missing"
+                raise SchemaViolation(f"{where}: {ref}: `{name}` is {state}; the schema declares it not null")
+        for name, data_type in self.scalars.items():
+            value = record.get(name)
+            if value is not None and not _fits(data_type, value):
+                raise SchemaViolation(
+                    f"{where}: {ref}: `{name}` is {_kind(value)}; the schema declares {data_type}"
+                )
+        for obj in self.schema.objects:
+            value = record.get(obj)
+            if value is not None and not isinstance(value, dict):
+                raise SchemaViolation(
+                    f"{where}: {ref}: `{obj}` is {_kind(value)}; the schema declares an object"
+                    f" (columns {obj}__*)"
+                )
+        for obj, field, data_type in self.flattened:
+            value = (record.get(obj) or {}).get(field)
+            if value is not None and not _fits(data_type, value):
+                raise SchemaViolation(
+                    f"{where}: {ref}: `{obj}.{field}` is {_kind(value)}; the schema declares {data_type}"
+                )
+        for name, hint in self.schema.lists.items():
+            value = record.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, list):
+                raise SchemaViolation(
+                    f"{where}: {ref}: `{name}` is {_kind(value)}; the schema declares a list"
+                    f" (child table {self.endpoint}__{name})"
+                )
+            data_type = hint.get("data_type")
+            for item in value:
+                if isinstance(item, (dict, list)) or not _fits(data_type, item):
+                    raise SchemaViolation(
+                        f"{where}: {ref}: an item of `{name}` is {_kind(item)}; the schema"
+                        f" declares a list of {data_type}"
+                    )
+
+
+class Positions:
+    """A rest_api `map` step: numbers the records of one sync in the order they arrive,
+    in schema.POSITION_COLUMN, so the merge keeps the last copy of a repeated id."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.next = 0
+
+    def __call__(self, record: dict) -> dict:
+        record[self.column] = self.next
+        self.next += 1
+        return record
