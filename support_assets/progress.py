@@ -24,6 +24,8 @@ class SyncProgress:
     log: Optional[Callable[[str], None]] = None
     log_every: float = 5.0
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
+    retries: int = 0
+    retry_wait_seconds: float = 0.0
     _last_log: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
