@@ -16,16 +16,18 @@ import http
 import logging
 import socket
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
 from dlt.sources.helpers import requests as dlt_requests
-from tenacity import RetryCallState
 
 from .api import RETRY, RetryRules
 from .progress import SyncProgress
 from .redaction import scrub
+
+if TYPE_CHECKING:  # tenacity comes with dlt, whose Client retries with it
+    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ def http_session(
 
 def _count_retry(
     rules: RetryRules, progress: Optional[SyncProgress]
-) -> Callable[[RetryCallState], None]:
-    def before_sleep(state: RetryCallState) -> None:
+) -> Callable[["RetryCallState"], None]:
+    def before_sleep(state: "RetryCallState") -> None:
         wait = state.next_action.sleep if state.next_action else 0.0
         request = state.args[0] if state.args else None
         what = _describe_outcome(state)
@@ -112,7 +114,7 @@ def _count_retry(
     return before_sleep
 
 
-def _describe_outcome(state: RetryCallState) -> str:
+def _describe_outcome(state: "RetryCallState") -> str:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return _status_text(exc.response.status_code)

@@ -12,6 +12,7 @@ import logging
 import socket
 import subprocess
 import traceback
+from dataclasses import replace
 
 import dagster as dg
 import pytest
@@ -25,7 +26,7 @@ from support_assets.sandbox import Fault
 from support_assets_tests.helpers import DAGSTER, run_cli
 from support_assets_tests.secret_scan import files_under, leaks_in_files, leaks_in_text
 
-FAST = RetryRules(backoff_factor=0.01, max_wait=0.05, request_timeout=0.3)
+FAST = RetryRules(backoff_factor=0.01, max_wait=0.05, request_timeout=10)
 DEBUG_LOGS = {
     "python_logs": {
         "python_log_level": "DEBUG",
@@ -48,7 +49,7 @@ PATHS = {
     "4xx": ([Fault(status=403)], None, "the API rejected the key (403) for GET /v1/resource"),
     "5xx exhausted": ([Fault(status=502, times=16)], None, "502 Bad Gateway for GET /v1/resource (tried 4 times)"),
     "connection refused": ([], closed_port_url, "connection refused (tried 4 times)"),
-    "timeout": ([Fault(delay=1, times=16)], None, "no answer within 0.3 s (tried 4 times)"),
+    "timeout": ([Fault(delay=1, times=16)], None, "no answer within 0.3 s (tried 4 times)"),  # timeout 0.3 s
     "malformed response": ([Fault(body=b'{"data": [{"id": 1, "subject": "Ada')], None, "not valid JSON"),
 }
 
@@ -66,7 +67,8 @@ def test_the_key_is_nowhere_on_every_path_with_debug_logging(
     home = tmp_path / "dagster_home"
     home.mkdir()
     instance = dg.DagsterInstance.local_temp(str(home), overrides=DEBUG_LOGS)
-    definitions = build_definitions(warehouse=warehouse, retry=FAST)
+    rules = replace(FAST, request_timeout=0.3) if path == "timeout" else FAST
+    definitions = build_definitions(warehouse=warehouse, retry=rules)
     url = base_url() if base_url else sandbox.url
     resources = {**definitions.resources, "support_api": SupportApiResource(base_url=url)}
 
