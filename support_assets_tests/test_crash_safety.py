@@ -98,7 +98,7 @@ def synced(sandbox, warehouse, api_env):
 
 
 def test_killed_mid_extract_then_the_next_sync_completes_the_table(sandbox, warehouse, cli_env, synced):
-    sandbox.faults.latency = 0.1  # ~1 s of pages to kill the run in
+    sandbox.faults.latency = 0.2  # ~2 s of pages to kill the run in
     process = start_materialize(cli_env)
 
     kill_when(process, lambda: sum(r.status == 200 for r in sandbox.requests) >= 3)

@@ -3,9 +3,10 @@ exhausted, a refused connection, a timeout and a malformed answer, all with DEBU
 logging on (urllib3 logs full URLs at DEBUG).
 
 Searched: log records captured at DEBUG, the raised exception and its traceback, the
-Dagster instance's event log, every file under DAGSTER_HOME (event log database,
-compute logs), every file under the run's data directory (DuckDB file, dlt's pipelines
-directory with its pickled trace, state and load packages) and asset metadata.
+Dagster instance's event log and run record (config, tags), asset metadata, every file
+under DAGSTER_HOME (event log database, compute logs) and every file under the run's
+data directory (DuckDB file, dlt's pipelines directory with its pickled trace, state
+and load packages).
 """
 
 import logging
@@ -16,7 +17,6 @@ from dataclasses import replace
 
 import dagster as dg
 import pytest
-from dagster._serdes import serialize_value
 
 from support_assets.api import RetryRules
 from support_assets.definitions import build_definitions
@@ -83,7 +83,7 @@ def test_the_key_is_nowhere_on_every_path_with_debug_logging(
     else:
         assert raised == ""
     (run,) = instance.get_runs()
-    event_log = "\n".join(serialize_value(record) for record in instance.all_logs(run.run_id))
+    event_log = "\n".join(dg.serialize_value(record) for record in instance.all_logs(run.run_id))
     materialization = instance.get_latest_materialization_event(TICKET)
     metadata = repr(materialization.asset_materialization.metadata) if materialization else ""
     assert (materialization is not None) == (expected_error is None)
@@ -99,6 +99,7 @@ def test_the_key_is_nowhere_on_every_path_with_debug_logging(
     assert not leaks_in_text(api_key, raised), "in the exception or its traceback"
     assert not leaks_in_text(api_key, event_log), "in the event log"
     assert not leaks_in_text(api_key, metadata), "in the asset metadata"
+    assert not leaks_in_text(api_key, dg.serialize_value(run)), "in the run's config, tags or record"
     assert leaks_in_files(api_key, home, tmp_path) == []
 
 
