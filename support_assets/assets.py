@@ -6,7 +6,8 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint
+from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .errors import sync_errors
 from .metadata import snapshot, sync_type_of, with_sync_metadata
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
@@ -35,18 +36,20 @@ class SupportApiTranslator(DagsterDltTranslator):
         )
 
 
-def retry_policy() -> dg.RetryPolicy:
-    """Mirrors the HTTP layer's rules, for failures that outlast its own retries."""
+def retry_policy(rules: RetryRules = RETRY) -> dg.RetryPolicy:
+    """Mirrors the HTTP layer's rules, for failures that outlast its own retries. Known
+    failures are classified by errors.sync_errors (exact waits, or no retry); the policy
+    covers the rest, e.g. an interrupted step."""
     return dg.RetryPolicy(
-        max_retries=RETRY.max_retries,
-        delay=RETRY.backoff_factor,
+        max_retries=rules.max_retries,
+        delay=rules.backoff_factor,
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     )
 
 
 def build_support_api_assets(
-    endpoints: Iterable[Endpoint] = ENDPOINTS, destination: str = "duckdb"
+    endpoints: Iterable[Endpoint] = ENDPOINTS, destination: str = "duckdb", retry: RetryRules = RETRY
 ) -> dg.AssetsDefinition:
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
@@ -61,7 +64,7 @@ def build_support_api_assets(
         name=SOURCE_NAME,
         specs=specs,
         can_subset=True,
-        retry_policy=retry_policy(),
+        retry_policy=retry_policy(retry),
         pool=SOURCE_NAME,
     )
     def support_api_assets(
@@ -72,18 +75,19 @@ def build_support_api_assets(
     ) -> Iterator[dg.MaterializeResult]:
         sync_type = sync_type_of(context)
         progress = SyncProgress(log=context.log.info)
-        pipeline = warehouse.pipeline()
-        before = snapshot(pipeline, [e.name for e in endpoints])
-        results = dlt.run(
-            context=context,
-            dlt_source=support_api.source(endpoints, progress),
-            dlt_pipeline=pipeline,
-            dagster_dlt_translator=translator,
-            loader_file_format=warehouse.loader_file_format,
-        )
-        yield from with_sync_metadata(
-            results, progress, pipeline, sync_type=sync_type, before=before, log=context.log
-        )
+        with sync_errors(context, retry):  # retry what can pass, fail at once on the rest
+            pipeline = warehouse.pipeline()
+            before = snapshot(pipeline, [e.name for e in endpoints])
+            results = dlt.run(
+                context=context,
+                dlt_source=support_api.source(endpoints, progress, retry),
+                dlt_pipeline=pipeline,
+                dagster_dlt_translator=translator,
+                loader_file_format=warehouse.loader_file_format,
+            )
+            yield from with_sync_metadata(
+                results, progress, pipeline, sync_type=sync_type, before=before, log=context.log
+            )
         context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
 
     return support_api_assets

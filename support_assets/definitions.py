@@ -8,7 +8,7 @@ from typing import Iterable
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .assets import build_support_api_assets
 from .celery_executor import executor_from_env
 from .checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
@@ -44,10 +44,11 @@ def freshness_limit_from_env() -> datetime.timedelta:
 def build_definitions(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     warehouse: WarehouseResource | None = None,
+    retry: RetryRules = RETRY,
 ) -> dg.Definitions:
     endpoints = tuple(endpoints)
     warehouse = warehouse or warehouse_from_env()
-    assets = build_support_api_assets(endpoints, warehouse.destination)
+    assets = build_support_api_assets(endpoints, warehouse.destination, retry)
     sync_job = dg.define_asset_job(
         f"{SOURCE_NAME}_sync",
         selection=dg.AssetSelection.groups(SOURCE_NAME),

@@ -9,8 +9,10 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .http_client import http_session
 from .progress import SyncProgress
+from .redaction import protect
 from .source import support_api_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +40,18 @@ class SupportApiResource(dg.ConfigurableResource):
         if not key:
             raise dg.Failure(MISSING_KEY, allow_retries=False)
         self._api_key = str(key)
+        protect(self._api_key)
 
     def source(
-        self, endpoints: Iterable[Endpoint] = ENDPOINTS, progress: Optional[SyncProgress] = None
+        self,
+        endpoints: Iterable[Endpoint] = ENDPOINTS,
+        progress: Optional[SyncProgress] = None,
+        retry: RetryRules = RETRY,
     ) -> DltSource:
-        return support_api_source(self.base_url, self._api_key or "", endpoints, progress=progress)
+        session = http_session(retry, progress)
+        return support_api_source(
+            self.base_url, self._api_key or "", endpoints, progress=progress, session=session
+        )
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -5,12 +5,13 @@ session and its paginator. Pure dlt, no Dagster import: it runs on its own too.
 from typing import Any, Iterable, Optional
 
 from dlt.sources import DltSource
-from dlt.sources.helpers import requests as dlt_requests
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
-from .api import ENDPOINTS, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .api import ENDPOINTS, PAGE_SIZE, SOURCE_NAME, Endpoint
+from .http_client import http_session
 from .progress import SyncProgress
+from .redaction import protect
 from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .validation import Positions, ResponseValidator
 
@@ -66,18 +67,6 @@ class SupportApiPaginator(OffsetPaginator):
         return total
 
 
-def http_session(rules: RetryRules = RETRY) -> Any:
-    """A requests session that retries only the transient failures in `rules`."""
-    return dlt_requests.Client(
-        raise_for_status=False,
-        status_codes=rules.status_codes,
-        request_max_attempts=rules.max_attempts,
-        request_backoff_factor=rules.backoff_factor,
-        request_max_retry_delay=rules.max_wait,
-        request_timeout=rules.request_timeout,
-    ).session
-
-
 def rest_api_config(
     base_url: str,
     api_key: str,
@@ -87,11 +76,12 @@ def rest_api_config(
     progress: Optional[SyncProgress] = None,
 ) -> dict[str, Any]:
     """The reference configuration (DESIGN.md), one resource per endpoint."""
+    protect(api_key)  # from here on, no log record or error of this process shows the key
     return {
         "client": {
             "base_url": base_url,
             "auth": {"type": "api_key", "name": "api_key", "api_key": api_key, "location": "query"},
-            "session": session if session is not None else http_session(),
+            "session": session if session is not None else http_session(progress=progress),
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
         "resources": [_resource(endpoint, page_size, progress) for endpoint in endpoints],
