@@ -12,12 +12,13 @@ from support_assets.api import RETRY, RetryRules
 from support_assets.assets import retry_policy
 from support_assets.http_client import ApiError, http_session, retry_after_seconds
 from support_assets.progress import SyncProgress
+from support_assets.schema import POSITION_COLUMN
 from support_assets.source import support_api_source
 
 BASE_URL = "http://api.test"
 URL = f"{BASE_URL}/v1/resource"
 KEY = "unit-test-key-0123456789"
-PAGE = {"data": [{"id": 1, "subject": "only ticket"}], "total": 1}
+PAGE = {"data": [{"id": 1, "customer_id": 7, "subject": "only ticket"}], "total": 1}
 
 
 def add(*answers, **kwargs):
@@ -31,6 +32,12 @@ def add(*answers, **kwargs):
             responses.get(URL, json={"error": "customer Ada Lovelace's ticket"}, status=answer, **kwargs)
 
 
+def records(source) -> list[dict]:
+    """The endpoint's records as the API sent them (without the sync's position column)."""
+    rows = source.resources["customer_support_data"]
+    return [{k: v for k, v in row.items() if k != POSITION_COLUMN} for row in rows]
+
+
 def sync(rules: RetryRules = RETRY):
     """Extracts the endpoint through the project's session; returns (rows or the error, waits, progress)."""
     waits: list[float] = []
@@ -38,7 +45,7 @@ def sync(rules: RetryRules = RETRY):
     session = http_session(rules, progress, sleep=waits.append)
     source = support_api_source(BASE_URL, KEY, session=session, progress=progress)
     try:
-        outcome = list(source.resources["customer_support_data"])
+        outcome = records(source)
     except Exception as exc:  # dlt wraps the session's error
         outcome = exc
     return outcome, waits, progress
@@ -199,7 +206,7 @@ def test_the_default_wait_really_sleeps_2_4_8_seconds(monkeypatch):
     add(503, 503, 503, 200)
 
     session = http_session()
-    rows = list(support_api_source(BASE_URL, KEY, session=session).resources["customer_support_data"])
+    rows = records(support_api_source(BASE_URL, KEY, session=session))
 
     assert rows == PAGE["data"]
     assert slept == [2, 4, 8]
