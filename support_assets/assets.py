@@ -10,6 +10,7 @@ from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
 from .source import support_api_source
+from .sync import SyncConfig, with_cursor_metadata
 
 
 class SupportApiTranslator(DagsterDltTranslator):
@@ -55,6 +56,7 @@ def build_support_api_assets(
         translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
         for resource in shape.selected_resources.values()
     ]
+    endpoint_by_key = {dg.AssetKey([SOURCE_NAME, e.name]): e for e in endpoints}
 
     @dg.multi_asset(
         name=SOURCE_NAME,
@@ -65,18 +67,23 @@ def build_support_api_assets(
     )
     def support_api_assets(
         context: dg.AssetExecutionContext,
+        config: SyncConfig,
         dlt: DagsterDltResource,
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
+        plan = config.plan()  # sync.py: incremental (default), full_refresh or backfill
+        context.log.info(f"{plan.sync_type.value} sync")
         progress = SyncProgress(log=context.log.info)
-        yield from dlt.run(
+        pipeline = warehouse.pipeline()
+        results = dlt.run(
             context=context,
-            dlt_source=support_api.source(endpoints, progress),
-            dlt_pipeline=warehouse.pipeline(),
+            dlt_source=support_api.source(endpoints, progress, plan),
+            dlt_pipeline=pipeline,
             dagster_dlt_translator=translator,
             loader_file_format=warehouse.loader_file_format,
         )
+        yield from with_cursor_metadata(results, pipeline, endpoint_by_key, plan, context.log.info)
         context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
 
     return support_api_assets

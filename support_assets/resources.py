@@ -9,11 +9,17 @@ from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
 from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .cursor import SyncPlan
+from .probe import count_changed
 from .progress import SyncProgress
 from .source import support_api_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+
+# A full refresh (`replace`) loads into the staging dataset and swaps the table in one
+# transaction, so a refresh that fails half-way leaves the previous table as it was.
+REPLACE_STRATEGY = "insert-from-staging"
 
 MISSING_KEY = (
     "No API key for the support API: set the SUPPORT_API_KEY environment variable,"
@@ -39,9 +45,18 @@ class SupportApiResource(dg.ConfigurableResource):
         self._api_key = str(key)
 
     def source(
-        self, endpoints: Iterable[Endpoint] = ENDPOINTS, progress: Optional[SyncProgress] = None
+        self,
+        endpoints: Iterable[Endpoint] = ENDPOINTS,
+        progress: Optional[SyncProgress] = None,
+        plan: Optional[SyncPlan] = None,
     ) -> DltSource:
-        return support_api_source(self.base_url, self._api_key or "", endpoints, progress=progress)
+        return support_api_source(
+            self.base_url, self._api_key or "", endpoints, progress=progress, plan=plan
+        )
+
+    def count_changed(self, endpoint: Endpoint, since: object) -> int:
+        """Records of `endpoint` changed at or after `since`, from one small request (probe.py)."""
+        return count_changed(self.base_url, self._api_key or "", endpoint, since)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -72,9 +87,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def _destination(self) -> dlt.destinations.duckdb | dlt.destinations.postgres:
         if self.destination == "duckdb":
             Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(credentials=self.duckdb_path)
+            return dlt.destinations.duckdb(
+                credentials=self.duckdb_path, replace_strategy=REPLACE_STRATEGY
+            )
         if self.destination == "postgres":
-            return dlt.destinations.postgres()
+            return dlt.destinations.postgres(replace_strategy=REPLACE_STRATEGY)
         raise dg.Failure(
             f"SUPPORT_DESTINATION={self.destination!r} is not supported: use duckdb or postgres",
             allow_retries=False,

@@ -10,6 +10,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .cursor import SyncPlan
 from .progress import SyncProgress
 
 
@@ -69,8 +70,10 @@ def rest_api_config(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    plan: Optional[SyncPlan] = None,
 ) -> dict[str, Any]:
-    """The reference configuration (DESIGN.md), one resource per endpoint."""
+    """The reference configuration (DESIGN.md), one resource per endpoint; `plan` makes it an
+    incremental, full-refresh or backfill sync (cursor.py), None reads everything and merges."""
     return {
         "client": {
             "base_url": base_url,
@@ -86,7 +89,13 @@ def rest_api_config(
                     "path": endpoint.path,
                     "data_selector": "data",
                     "paginator": SupportApiPaginator(page_size, endpoint.name, progress),
+                    **({"incremental": plan.incremental(endpoint)} if plan else {}),
                 },
+                **(
+                    {"write_disposition": plan.write_disposition,
+                     "processing_steps": plan.processing_steps(endpoint)}
+                    if plan else {}
+                ),
             }
             for endpoint in endpoints
         ],
@@ -100,8 +109,9 @@ def support_api_source(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    plan: Optional[SyncPlan] = None,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
-    counts pages and records as they arrive."""
-    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress)
+    counts pages and records as they arrive; `plan` picks the sync type (cursor.py)."""
+    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress, plan)
     return rest_api_source(config, name=SOURCE_NAME)
