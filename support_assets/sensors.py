@@ -2,7 +2,6 @@
 run-failure sensor that reports a failed sync (log line, optional webhook)."""
 
 import json
-import os
 import re
 from typing import Iterable, Optional
 
@@ -146,7 +145,7 @@ def build_failure_sensor(
         if not is_sync_run(run, keys, context.instance):
             return dg.SkipReason(f"run {run.run_id} ({run.job_name}) is not a support_api sync")
         # Errors from the HTTP stack can carry the request URL; never pass the key on.
-        cause = redact(failure_cause(context), [os.environ.get("SUPPORT_API_KEY", "")])[:MAX_CAUSE]
+        cause = redact(failure_cause(context), [dg.EnvVar("SUPPORT_API_KEY").get_value() or ""])[:MAX_CAUSE]
         message = f"support_api sync failed: run {run.run_id} (job {run.job_name}): {cause}"
         context.log.error(message)
         if webhook_url:
