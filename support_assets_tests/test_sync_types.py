@@ -3,19 +3,23 @@
 import shutil
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta
 
 import dagster as dg
+import psycopg2
 import pytest
 
 from support_assets.api import RETRY
 from support_assets.definitions import build_definitions
+from support_assets.resources import WarehouseResource
 from support_assets.sandbox import Fault
 
 from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli
 
 TICKETS = "support_api.customer_support_data"
 TAGS = "support_api.customer_support_data__tags"
+POSTGRES = "postgresql://postgres:trust@127.0.0.1:5432/postgres"
 
 
 def sync(warehouse, instance=None, **config):
@@ -262,3 +266,29 @@ def test_the_readme_cli_command_runs_a_full_refresh(api_env, sandbox, warehouse,
     assert table(warehouse) == upstream(sandbox)
     assert 3 not in table(warehouse)
     assert api_key not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def postgres_warehouse(tmp_path, monkeypatch):
+    """The warehouse in PostgreSQL at 127.0.0.1:5432 (trust auth; dlt wants some password),
+    in a dataset of the test's own, dropped afterwards. No skip: without PostgreSQL it fails."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES)
+    dataset = f"support_api_test_{uuid.uuid4().hex[:12]}"
+    yield WarehouseResource(destination="postgres", pipelines_dir=str(tmp_path / "dlt"), dataset_name=dataset)
+    with psycopg2.connect(POSTGRES) as connection, connection.cursor() as cursor:
+        cursor.execute(f'drop schema if exists "{dataset}" cascade; drop schema if exists "{dataset}_staging" cascade')
+
+
+def test_full_refresh_then_incremental_on_postgres(api_env, sandbox, postgres_warehouse):
+    dataset = postgres_warehouse.dataset_name
+    assert sync(postgres_warehouse).success
+    sandbox.store.delete(5)
+
+    assert sync(postgres_warehouse, sync_type="full_refresh").success
+    sandbox.store.update(6, subject="changed after the refresh")
+    assert sync(postgres_warehouse).success
+
+    with psycopg2.connect(POSTGRES) as connection, connection.cursor() as cursor:
+        cursor.execute(f'select id, subject, status from "{dataset}".customer_support_data')
+        loaded = {id: (subject, status) for id, subject, status in cursor.fetchall()}
+    assert loaded == upstream(sandbox)
