@@ -24,8 +24,9 @@ class ProbeError(Exception):
 def count_changed(
     base_url: str, api_key: str, endpoint: Endpoint, since: Any, session: Any = None
 ) -> int:
-    """How many records of `endpoint` have `cursor_field` at or after `since`: the response's
-    `total`, or the size of the one-record page when the API sends no total."""
+    """How many records of `endpoint` have `cursor_field` at or after `since` (None: all
+    records): the response's `total`, or the size of the one-record page when the API sends
+    no total."""
     session = session or http_session(PROBE_RETRY)
     url = base_url.rstrip("/") + endpoint.path
     params = {"limit": 1, "offset": 0, endpoint.cursor_param: since, "api_key": api_key}

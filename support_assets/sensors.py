@@ -24,12 +24,15 @@ def asset_key(endpoint: Endpoint) -> dg.AssetKey:
     return dg.AssetKey([SOURCE_NAME, endpoint.name])
 
 
-def synced_cursor(instance: dg.DagsterInstance, endpoint: Endpoint) -> Optional[str]:
-    """The cursor recorded by the endpoint's latest materialization (sync.py), None if none."""
+def synced_cursor(instance: dg.DagsterInstance, endpoint: Endpoint) -> tuple[bool, Optional[str]]:
+    """(whether the endpoint was ever synced, the cursor its latest materialization recorded:
+    None when that sync found no records)."""
     event = instance.get_latest_materialization_event(asset_key(endpoint))
     materialization = event.asset_materialization if event else None
-    value = materialization.metadata.get(CURSOR_KEY) if materialization else None
-    return None if value is None else str(value.value)
+    if materialization is None:
+        return False, None
+    value = materialization.metadata.get(CURSOR_KEY)
+    return True, None if value is None else str(value.value)
 
 
 def strictly_after(cursor: str, endpoint: Endpoint):
@@ -65,16 +68,18 @@ def build_new_data_sensor(
         changes: list[str] = []
         selection: list[dg.AssetKey] = []
         for endpoint in endpoints:
-            cursor = synced_cursor(context.instance, endpoint)
-            if cursor is None:
-                # No sync has recorded a cursor yet: the first incremental sync reads everything.
+            synced, cursor = synced_cursor(context.instance, endpoint)
+            if not synced:
+                # Never synced here: the first incremental sync reads everything.
                 changes.append(f"{endpoint.name}:{FIRST_SYNC}")
                 selection.append(asset_key(endpoint))
                 continue
-            count = support_api.count_changed(endpoint, strictly_after(cursor, endpoint))
+            # No cursor (the last sync found no records): any record is new.
+            since = strictly_after(cursor, endpoint) if cursor is not None else None
+            count = support_api.count_changed(endpoint, since)
             context.log.info(f"{endpoint.name}: {count} changed record(s) after {endpoint.cursor_field} {cursor}")
             if count:
-                changes.append(f"{endpoint.name}:{cursor}:{count}")
+                changes.append(f"{endpoint.name}:{cursor or 'no-cursor'}:{count}")
                 selection.append(asset_key(endpoint))
         if not changes:
             return dg.SkipReason("no records changed after the last synced cursor")

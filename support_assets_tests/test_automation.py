@@ -131,6 +131,17 @@ def job_origin(job_name: str):
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job_name)
 
 
+def test_an_endpoint_whose_last_sync_found_nothing_is_probed_for_any_record(new_data, sandbox, instance):
+    # The last sync saw an empty endpoint, so it recorded no cursor.
+    instance.report_runless_asset_event(dg.AssetMaterialization(KEY, metadata={"sync_type": "incremental"}))
+
+    result, _ = new_data()
+
+    [probe] = sandbox.requests
+    assert "updated_since" not in probe.params and probe.params["limit"] == "1"
+    assert isinstance(result, dg.RunRequest) and result.run_key == "customer_support_data:no-cursor:250"
+
+
 def probes(sandbox):
     return [r for r in sandbox.requests if r.params.get("limit") == "1"]
 
