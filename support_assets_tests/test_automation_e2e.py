@@ -3,6 +3,7 @@ sandbox API over loopback and a DuckDB file: the pool, the new-data sensor and t
 sensor as a user runs them."""
 
 import os
+import subprocess
 
 import dagster as dg
 from dagster_graphql import DagsterGraphQLClient
@@ -79,6 +80,29 @@ def test_make_ui_links_the_pool_settings_into_dagster_home_and_keeps_a_users_own
     assert (own / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
     pools = dg.DagsterInstance.from_config(str(fresh)).get_concurrency_config().pool_config
     assert (pools.default_pool_limit, pools.pool_granularity.value) == (1, "op")
+
+
+def test_dagster_asset_materialize_waits_for_the_pool_slot_of_a_running_sync(tmp_path, sandbox, cli_env):
+    home = tmp_path / "dagster_home"
+    link_instance_config(home)
+    instance = dg.DagsterInstance.from_config(str(home))
+    # A sync in progress elsewhere holds the pool's one slot.
+    instance.event_log_storage.initialize_concurrency_limit_to_default("support_api")
+    assert instance.event_log_storage.claim_concurrency_slot("support_api", "running-sync", "support_api").is_claimed
+    command = [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"]
+    cli = subprocess.Popen(command, env=cli_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        waiting = lambda: [s.run_id for s in instance.event_log_storage.get_concurrency_info("support_api").pending_steps]
+        assert wait_for(lambda: [r for r in waiting() if r != "running-sync"], 120, "the CLI run to wait for the slot")
+        assert len(sandbox.requests) == 0 and cli.poll() is None
+
+        instance.event_log_storage.free_concurrency_slots_for_run("running-sync")
+        output, _ = cli.communicate(timeout=240)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, output.decode(errors="replace")[-3000:]
+    assert rows(tmp_path / "support.duckdb", f"select count(*) from {TICKETS}") == [(250,)]
 
 
 def test_syncs_queue_in_the_pool_and_sensors_drive_and_report_them(
