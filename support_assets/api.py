@@ -5,6 +5,7 @@ Dagster retry policy (assets.py) read the same numbers.
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,14 @@ class Endpoint:
     path: str
     description: str = ""
     primary_key: str = "id"
+    # How the API filters by change time (sync.py): records whose `cursor_field` is at or after
+    # the value sent as `cursor_param`; a backfill also bounds the window with `cursor_end_param`
+    # (None: the window's end is applied to the records instead). `cursor_format` is the strftime
+    # pattern of the field and the parameters, or "unix" for epoch seconds.
+    cursor_field: str = "updated_at"
+    cursor_param: str = "updated_since"
+    cursor_end_param: Optional[str] = "updated_before"
+    cursor_format: str = "%Y-%m-%dT%H:%M:%SZ"
 
 
 # Adding an endpoint is one more line here; it becomes a table and an asset.

@@ -8,10 +8,11 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .errors import sync_errors
-from .metadata import snapshot, sync_type_of, with_sync_metadata
+from .metadata import snapshot, with_sync_metadata
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
 from .source import support_api_source
+from .sync import SyncConfig, with_cursor_metadata
 
 
 class SupportApiTranslator(DagsterDltTranslator):
@@ -59,6 +60,7 @@ def build_support_api_assets(
         translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
         for resource in shape.selected_resources.values()
     ]
+    endpoint_by_key = {dg.AssetKey([SOURCE_NAME, e.name]): e for e in endpoints}
 
     @dg.multi_asset(
         name=SOURCE_NAME,
@@ -69,25 +71,28 @@ def build_support_api_assets(
     )
     def support_api_assets(
         context: dg.AssetExecutionContext,
+        config: SyncConfig,
         dlt: DagsterDltResource,
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
-        sync_type = sync_type_of(context)
+        plan = config.plan()  # sync.py: incremental (default), full_refresh or backfill
+        context.log.info(f"{plan.sync_type.value} sync")
         progress = SyncProgress(log=context.log.info)
         with sync_errors(context, retry):  # retry what can pass, fail at once on the rest
             pipeline = warehouse.pipeline()
             before = snapshot(pipeline, [e.name for e in endpoints])
             results = dlt.run(
                 context=context,
-                dlt_source=support_api.source(endpoints, progress, retry),
+                dlt_source=support_api.source(endpoints, progress, plan, retry),
                 dlt_pipeline=pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format=warehouse.loader_file_format,
             )
-            yield from with_sync_metadata(
-                results, progress, pipeline, sync_type=sync_type, before=before, log=context.log
+            results = with_sync_metadata(
+                results, progress, pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
             )
+            yield from with_cursor_metadata(results, pipeline, endpoint_by_key, plan, context.log.info)
         context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
 
     return support_api_assets

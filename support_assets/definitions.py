@@ -8,11 +8,15 @@ from typing import Iterable
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .api import ENDPOINTS, RETRY, Endpoint, RetryRules
 from .assets import build_support_api_assets
+from .automation import AutomationSettings, automation_from_env
 from .celery_executor import executor_from_env
 from .checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
+from .jobs import build_sync_job
 from .resources import DATA_DIR, SupportApiResource, WarehouseResource
+from .schedules import build_schedules
+from .sensors import build_failure_sensor, build_new_data_sensor
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -45,19 +49,22 @@ def build_definitions(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     warehouse: WarehouseResource | None = None,
     retry: RetryRules = RETRY,
+    automation: AutomationSettings | None = None,
 ) -> dg.Definitions:
     endpoints = tuple(endpoints)
     warehouse = warehouse or warehouse_from_env()
+    automation = automation or automation_from_env()
     assets = build_support_api_assets(endpoints, warehouse.destination, retry)
-    sync_job = dg.define_asset_job(
-        f"{SOURCE_NAME}_sync",
-        selection=dg.AssetSelection.groups(SOURCE_NAME),
-        description="Merge-sync every support API endpoint into the warehouse.",
-    )
+    sync_job = build_sync_job()
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),
         jobs=[sync_job],
+        schedules=build_schedules(sync_job, automation),
+        sensors=[
+            build_new_data_sensor(endpoints, sync_job, automation),
+            build_failure_sensor(endpoints, automation),
+        ],
         resources={
             "dlt": DagsterDltResource(),
             # Resolved when a run starts; the UI shows the variable's name, not its value.

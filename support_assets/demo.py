@@ -26,12 +26,23 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 def dagster_env(sandbox: SandboxServer, api_key: str) -> dict[str, str]:
     home = Path(os.environ.get("DAGSTER_HOME") or DATA_DIR / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
+    link_instance_config(home)
     return {
         **os.environ,
         "SUPPORT_API_BASE_URL": sandbox.url,
         "SUPPORT_API_KEY": api_key,
         "DAGSTER_HOME": str(home),
     }
+
+
+def link_instance_config(home: Path) -> None:
+    """With DAGSTER_HOME set, Dagster reads $DAGSTER_HOME/dagster.yaml, not the repository's:
+    link it there so the one-sync-at-a-time pool applies. An existing file is left alone."""
+    config = home / "dagster.yaml"
+    if not config.exists() and not config.is_symlink():
+        config.symlink_to(PROJECT_ROOT / "dagster.yaml")
+    elif config.resolve() != (PROJECT_ROOT / "dagster.yaml").resolve():
+        print(f"using your {config}; the sync pool settings are in {PROJECT_ROOT / 'dagster.yaml'}", flush=True)
 
 
 def table_counts(duckdb_path: str, dataset: str) -> dict[str, int]:

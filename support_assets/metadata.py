@@ -17,23 +17,6 @@ from .api import SOURCE_NAME
 from .progress import SyncProgress
 from .queries import Warehouse
 
-SYNC_TYPES = ("incremental", "full_refresh", "backfill")
-DEFAULT_SYNC_TYPE = "incremental"
-# Until run config chooses the sync type, a run says which it is with this tag.
-SYNC_TYPE_TAG = f"{SOURCE_NAME}/sync_type"
-
-
-def sync_type_of(context: dg.AssetExecutionContext) -> str:
-    """The sync type of the running sync: the run's `support_api/sync_type` tag, else incremental."""
-    sync_type = context.run.tags.get(SYNC_TYPE_TAG, DEFAULT_SYNC_TYPE)
-    if sync_type not in SYNC_TYPES:
-        raise dg.Failure(
-            f"{SYNC_TYPE_TAG}={sync_type!r} is not a sync type: use one of {', '.join(SYNC_TYPES)}",
-            allow_retries=False,
-        )
-    return sync_type
-
-
 def incremental_cursor(state: Mapping[str, Any], resource: str) -> Optional[str]:
     """The last value of the resource's dlt incremental cursor in a pipeline state, if any."""
     resources = state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})

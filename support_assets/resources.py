@@ -10,13 +10,19 @@ from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
 from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .cursor import SyncPlan
 from .http_client import http_session
+from .probe import count_changed
 from .progress import SyncProgress
 from .redaction import protect
 from .source import support_api_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+
+# A full refresh (`replace`) loads into the staging dataset and swaps the table in one
+# transaction, so a refresh that fails half-way leaves the previous table as it was.
+REPLACE_STRATEGY = "insert-from-staging"
 
 MISSING_KEY = (
     "No API key for the support API: set the SUPPORT_API_KEY environment variable,"
@@ -46,12 +52,17 @@ class SupportApiResource(dg.ConfigurableResource):
         self,
         endpoints: Iterable[Endpoint] = ENDPOINTS,
         progress: Optional[SyncProgress] = None,
+        plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
     ) -> DltSource:
         session = http_session(retry, progress)
         return support_api_source(
-            self.base_url, self._api_key or "", endpoints, progress=progress, session=session
+            self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan
         )
+
+    def count_changed(self, endpoint: Endpoint, since: object) -> int:
+        """Records of `endpoint` changed at or after `since`, from one small request (probe.py)."""
+        return count_changed(self.base_url, self._api_key or "", endpoint, since)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -83,7 +94,9 @@ class WarehouseResource(dg.ConfigurableResource):
     def _destination(self) -> dlt.destinations.duckdb | dlt.destinations.postgres:
         if self.destination == "duckdb":
             Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(credentials=self.duckdb_path)
+            return dlt.destinations.duckdb(
+                credentials=self.duckdb_path, replace_strategy=REPLACE_STRATEGY
+            )
         if self.destination == "postgres":
             return _postgres_destination()
         raise dg.Failure(
@@ -102,7 +115,7 @@ MISSING_POSTGRES = (
 def _postgres_destination() -> dlt.destinations.postgres:
     """dlt's postgres destination, its credentials checked now: without them dlt would
     fail mid-run with a long provider dump, and the retry policy would try again."""
-    destination = dlt.destinations.postgres()
+    destination = dlt.destinations.postgres(replace_strategy=REPLACE_STRATEGY)
     try:
         credentials = destination.configuration(None, accept_partial=True).credentials
     except ConfigurationException:  # e.g. not a connection string; the value may be secret

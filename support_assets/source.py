@@ -9,6 +9,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_SIZE, SOURCE_NAME, Endpoint
+from .cursor import SyncPlan
 from .http_client import http_session
 from .progress import SyncProgress
 from .redaction import protect
@@ -74,8 +75,10 @@ def rest_api_config(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    plan: Optional[SyncPlan] = None,
 ) -> dict[str, Any]:
-    """The reference configuration (DESIGN.md), one resource per endpoint."""
+    """The reference configuration (DESIGN.md), one resource per endpoint; `plan` makes it an
+    incremental, full-refresh or backfill sync (cursor.py), None reads everything and merges."""
     protect(api_key)  # from here on, no log record or error of this process shows the key
     return {
         "client": {
@@ -84,16 +87,18 @@ def rest_api_config(
             "session": session if session is not None else http_session(progress=progress),
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
-        "resources": [_resource(endpoint, page_size, progress) for endpoint in endpoints],
+        "resources": [_resource(endpoint, page_size, progress, plan) for endpoint in endpoints],
     }
 
 
-def _resource(endpoint: Endpoint, page_size: int, progress: Optional[SyncProgress]) -> dict[str, Any]:
+def _resource(
+    endpoint: Endpoint, page_size: int, progress: Optional[SyncProgress], plan: Optional[SyncPlan]
+) -> dict[str, Any]:
     """One endpoint's rest_api resource: its declared schema and contract (schema.py),
-    its pages validated before extraction (validation.py)."""
+    its pages validated before extraction (validation.py), its sync plan (cursor.py)."""
     schema = table_schema(endpoint.name, endpoint.primary_key)
     validator = ResponseValidator(endpoint.name, schema, endpoint.primary_key)
-    return {
+    resource = {
         "name": endpoint.name,
         "primary_key": endpoint.primary_key,
         "columns": schema.dlt_columns(),
@@ -106,6 +111,11 @@ def _resource(endpoint: Endpoint, page_size: int, progress: Optional[SyncProgres
             "paginator": SupportApiPaginator(page_size, endpoint.name, progress, validator),
         },
     }
+    if plan is not None:
+        resource["endpoint"]["incremental"] = plan.incremental(endpoint)
+        resource["write_disposition"] = plan.write_disposition
+        resource["processing_steps"] += plan.processing_steps(endpoint)
+    return resource
 
 
 def support_api_source(
@@ -115,8 +125,9 @@ def support_api_source(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    plan: Optional[SyncPlan] = None,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
-    counts pages and records as they arrive."""
-    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress)
+    counts pages and records as they arrive; `plan` picks the sync type (cursor.py)."""
+    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress, plan)
     return rest_api_source(config, name=SOURCE_NAME)

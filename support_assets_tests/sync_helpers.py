@@ -4,22 +4,25 @@ the way the sync job does (assets and their checks), and read what it left behin
 import duckdb
 import dagster as dg
 
+from support_assets.cursor import SyncType
 from support_assets.definitions import build_definitions
+from support_assets.sync import sync_run_config
 
 TICKETS = "support_api.customer_support_data"
 TAGS = "support_api.customer_support_data__tags"
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
 
 
-def sync(warehouse, definitions=None, *, instance=None, tags=None, checks=True, selection=None):
-    """Materializes the support_api assets (and their checks) in process."""
+def sync(warehouse, definitions=None, *, instance=None, sync_type=None, checks=True, selection=None):
+    """Materializes the support_api assets (and their checks) in process, as an
+    incremental sync unless `sync_type` says otherwise."""
     definitions = definitions or build_definitions(warehouse=warehouse)
     nodes = [*definitions.assets, *(definitions.asset_checks if checks else ())]
     return dg.materialize(
         nodes,
         resources={**definitions.resources, "warehouse": warehouse},
         instance=instance,
-        tags=tags,
+        run_config=sync_run_config(SyncType(sync_type)) if sync_type else None,
         raise_on_error=False,
         selection=selection,
     )

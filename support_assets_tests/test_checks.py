@@ -16,13 +16,11 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from support_assets.checks import build_support_api_checks
 from support_assets.definitions import build_definitions
-from support_assets.metadata import SYNC_TYPE_TAG
 from support_assets.resources import WarehouseResource
 
 from support_assets_tests.helpers import DAGSTER, run_cli
 from support_assets_tests.sync_helpers import KEY, TICKETS, checks, sync
 
-FULL_REFRESH = {SYNC_TYPE_TAG: "full_refresh"}
 OWN_CHECKS = {"primary_key_unique", "required_not_null", "complete_after_full_refresh", "fresh"}
 
 
@@ -52,7 +50,7 @@ def fresh_sandbox(sandbox):
 
 
 def test_every_check_passes_after_a_good_full_refresh(api_env, fresh_sandbox, warehouse, instance):
-    result = sync(warehouse, instance=instance, tags=FULL_REFRESH)
+    result = sync(warehouse, instance=instance, sync_type="full_refresh")
 
     assert result.success
     evaluations = checks(result)
@@ -103,7 +101,7 @@ def test_required_not_null_fails_on_a_null_customer_id(api_env, fresh_sandbox, w
 def test_completeness_fails_when_the_table_holds_fewer_rows_than_the_apis_total(
     api_env, fresh_sandbox, warehouse, instance
 ):
-    assert sync(warehouse, instance=instance, tags=FULL_REFRESH).success
+    assert sync(warehouse, instance=instance, sync_type="full_refresh").success
     tamper(warehouse, f"delete from {TICKETS} where id = 17")
 
     evaluation = checks(run_checks_only(warehouse, instance))["complete_after_full_refresh"]
@@ -207,7 +205,7 @@ def test_the_checks_run_on_postgresql(api_env, fresh_sandbox, postgres_warehouse
     warehouse, database = postgres_warehouse
     definitions = build_definitions(warehouse=warehouse)
 
-    result = sync(warehouse, definitions, instance=instance, tags=FULL_REFRESH)
+    result = sync(warehouse, definitions, instance=instance, sync_type="full_refresh")
 
     assert result.success
     assert all(e.passed for e in checks(result).values())

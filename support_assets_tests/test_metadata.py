@@ -4,7 +4,7 @@ nothing new (which succeeds and says so)."""
 import dlt
 import pytest
 
-from support_assets.metadata import SYNC_TYPE_TAG, incremental_cursor, snapshot, sync_metadata
+from support_assets.metadata import incremental_cursor, snapshot, sync_metadata
 from support_assets.progress import SyncProgress
 
 from support_assets_tests.helpers import failure_text, rows
@@ -49,17 +49,9 @@ def test_metadata_after_a_sync(api_env, sandbox, warehouse):
 
 
 def test_the_sync_type_of_the_run_is_reported(api_env, sandbox, warehouse):
-    result = sync(warehouse, checks=False, tags={SYNC_TYPE_TAG: "full_refresh"})
+    result = sync(warehouse, checks=False, sync_type="full_refresh")
 
     assert metadata(result)["sync_type"] == "full_refresh"
-
-
-def test_an_unknown_sync_type_fails_before_any_request(api_env, sandbox, warehouse):
-    result = sync(warehouse, checks=False, tags={SYNC_TYPE_TAG: "sideways"})
-
-    assert not result.success
-    assert "support_api/sync_type='sideways' is not a sync type: use one of incremental," in failure_text(result)
-    assert len(sandbox.requests) == 0
 
 
 @pytest.fixture
