@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from .api import RETRY, Endpoint
-from .source import http_session
+from .http_client import ApiError, http_session
 
 # A sensor tick must stay short: one retry, a short timeout.
 PROBE_RETRY = replace(RETRY, max_retries=1, max_wait=5, request_timeout=10)
@@ -33,7 +33,9 @@ def count_changed(
     where = f"GET {endpoint.path} ({endpoint.name})"
     try:
         response = session.get(url, params=params, timeout=PROBE_RETRY.request_timeout)
-    except requests.RequestException as exc:
+    except ApiError as exc:  # the project's session: its message is already safe to show
+        raise ProbeError(f"{where} failed: {exc}") from None
+    except requests.RequestException as exc:  # its text quotes the URL, which holds the key
         raise ProbeError(f"{where} failed: {type(exc).__name__}") from None
     if response.status_code != 200:
         raise ProbeError(f"{where} answered HTTP {response.status_code}")

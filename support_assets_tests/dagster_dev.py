@@ -265,8 +265,11 @@ class DagsterDev:
             raise DagsterDevError(f"GraphQL errors: {body['errors']}")
         return body["data"]
 
-    def launch_assets(self, asset_paths: Sequence[Sequence[str]], job: str = ASSET_JOB) -> str:
-        """Launch a run of these assets the way the UI's Materialize button does; its id."""
+    def launch_assets(
+        self, asset_paths: Sequence[Sequence[str]], job: str = ASSET_JOB, run_config: Optional[dict] = None
+    ) -> str:
+        """Launch a run of these assets the way the UI's Materialize button does (the
+        Launchpad when `run_config` is given); its id."""
         params = {
             "selector": {
                 "repositoryLocationName": LOCATION,
@@ -276,7 +279,7 @@ class DagsterDev:
                 "assetCheckSelection": [],
             },
             "mode": "default",
-            "runConfigData": {},
+            "runConfigData": run_config or {},
             "executionMetadata": {"tags": []},
         }
         result = self.graphql(LAUNCH, {"executionParams": params})["launchPipelineExecution"]

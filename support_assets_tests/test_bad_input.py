@@ -135,11 +135,12 @@ def test_a_bad_page_fails_the_sync_with_a_clear_message_and_changes_nothing(
 
 
 RECORD_FAULTS = {
-    # field changes on record 150 (second page) or 250 (last page), and the message
+    # field changes on record 150 or 250, and the message. The incremental sync reads only
+    # what changed (ids 7, 150 or 250, and three new ones): one page, at offset 0.
     "a null customer_id": (
         150,
         {"customer_id": None},
-        "customer_support_data (GET /v1/resource, offset 100): record id=150: `customer_id` is null;"
+        "customer_support_data (GET /v1/resource, offset 0): record id=150: `customer_id` is null;"
         " the schema declares it not null",
     ),
     "a customer_id that is not a number": (

@@ -126,8 +126,9 @@ def test_killed_mid_load_then_the_next_sync_completes_the_table(
 
     kill_when(process, marker.exists)
 
-    # Every page was fetched: the kill hit the load step.
-    assert sum(r.status == 200 for r in sandbox.requests) == (RECORDS + 30) // 100 + 1
+    # Every page of the incremental sync was fetched (its last, short page was served):
+    # the kill hit the load step.
+    assert any(r.status == 200 and r.records < 100 for r in sandbox.requests)
     assert_one_row_per_id(warehouse)
     after_kill = table(warehouse)
     if point == "merge":

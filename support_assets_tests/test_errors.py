@@ -182,7 +182,8 @@ def test_bad_data_from_the_source_fails_once_with_its_message(warehouse, monkeyp
 def test_a_transient_failure_that_clears_up_is_retried_by_the_op_and_succeeds(warehouse, monkeypatch):
     for _ in range(RETRY.max_attempts):  # one op attempt's worth of 503s
         responses.get(URL, json={"error": "down"}, status=503)
-    responses.get(URL, json={"data": [{"id": 1, "customer_id": 7}, {"id": 2, "customer_id": 7}], "total": 2})
+    tickets = [{"id": i, "customer_id": 7, "updated_at": "2026-05-01T00:00:00Z"} for i in (1, 2)]
+    responses.get(URL, json={"data": tickets, "total": 2})
 
     result = materialize(warehouse, monkeypatch)
 

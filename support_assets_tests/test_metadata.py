@@ -37,9 +37,9 @@ def test_metadata_after_a_sync(api_env, sandbox, warehouse):
         },
         "retries": 0,
         "retry_wait_seconds": 0.0,
-        # No incremental cursor is configured yet: every sync reads every record.
+        # The first sync starts with no cursor and leaves the newest updated_at.
         "cursor_before": None,
-        "cursor_after": None,
+        "cursor_after": max(r["updated_at"] for r in sandbox.store.all_records()),
         "dagster/row_count": 250,
         "schema_change": "table created",
     }

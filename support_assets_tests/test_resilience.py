@@ -87,7 +87,7 @@ def test_an_answer_slower_than_the_timeout_is_retried(api_env, sandbox, warehous
 def test_an_outage_longer_than_both_layers_fails_and_the_next_sync_completes(api_env, sandbox, warehouse):
     assert sync(warehouse).success
     sandbox.store.update(3, subject="changed during the outage")
-    sandbox.store.add(7)
+    sandbox.store.add(150)  # with the update, two pages of changes for the incremental sync
     sandbox.faults.add(NORMAL)  # the outage starts after the first page
     sandbox.faults.add(Fault(status=503, times=4 * 4 - 1))  # every attempt of both layers…
     sandbox.faults.add(Fault(drop=True))  # …the last one a dropped connection

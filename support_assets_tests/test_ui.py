@@ -17,6 +17,8 @@ from support_assets.api import ENDPOINTS, SOURCE_NAME
 from support_assets.resources import PROJECT_ROOT
 from support_assets.sandbox import SandboxServer
 
+from support_assets.cursor import SyncType
+from support_assets.sync import sync_run_config
 from support_assets_tests.dagster_dev import FINISHED, LOCATION, REPOSITORY, DagsterDev
 from support_assets_tests.helpers import rows
 
@@ -197,7 +199,8 @@ def test_progress_shows_in_the_run_log_while_the_sync_is_still_fetching(dev, san
     sandbox.store.add(3000 - sandbox.store.total)
     pages_total = 30
     sandbox.faults.latency = 0.4  # at least 12 s of fetching: more than two log intervals
-    run_id = dev.launch_assets([TICKETS_KEY])
+    # A full refresh reads all 3000 whatever earlier tests of this module synced.
+    run_id = dev.launch_assets([TICKETS_KEY], run_config=sync_run_config(SyncType.full_refresh))
 
     first_seen = None  # (run status, pages served) when a progress line first showed
     deadline = time.monotonic() + RUN_TIMEOUT
