@@ -137,7 +137,8 @@ class DagsterDev:
     """`dagster dev` from the repository root, on a free loopback port.
 
     `env` must hold the project's settings (SUPPORT_API_BASE_URL, SUPPORT_API_KEY,
-    SUPPORT_DATA_DIR …); DAGSTER_HOME is set to a fresh folder under `workdir`, and
+    SUPPORT_DATA_DIR …); DAGSTER_HOME is set to a fresh folder under `workdir` (with
+    `fresh_home=False`, it is left as `env` has it, or unset, as a user would), and
     the process's output goes to `workdir/dagster_dev.log`. The process runs in its
     own process group with SIGINT at its default, so that stop() works as Ctrl-C.
     """
@@ -149,10 +150,15 @@ class DagsterDev:
         cwd: Path = PROJECT_ROOT,
         start_timeout: float = 180,
         command: Optional[Callable[[int], Sequence[str]]] = None,
+        fresh_home: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
-        self.home = dagster_home(self.workdir / "dagster_home")
-        self.env = {**env, "DAGSTER_HOME": str(self.home)}
+        if fresh_home:
+            self.home: Optional[Path] = dagster_home(self.workdir / "dagster_home")
+            self.env = {**env, "DAGSTER_HOME": str(self.home)}
+        else:
+            self.home = Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None
+            self.env = dict(env)
         self.cwd = cwd
         self.start_timeout = start_timeout
         # The command line for a port; another command that ends in `dagster dev` (the

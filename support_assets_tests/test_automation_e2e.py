@@ -12,7 +12,8 @@ from support_assets.demo import dagster_env, link_instance_config
 from support_assets.resources import PROJECT_ROOT
 from support_assets.sensors import NEW_DATA_SENSOR
 
-from support_assets_tests.automation_helpers import DagsterDev, WebhookReceiver, wait_finished, wait_for
+from support_assets_tests.automation_helpers import WebhookReceiver, wait_finished, wait_for
+from support_assets_tests.dagster_dev import DagsterDev
 from support_assets_tests.helpers import DAGSTER, rows, run_cli
 
 TICKETS = "support_api.customer_support_data"
@@ -55,9 +56,9 @@ def assert_one_after_the_other(instance, run_ids: list[str], times):
 def test_dagster_dev_reads_the_committed_dagster_yaml_when_dagster_home_is_unset(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     before = set(PROJECT_ROOT.glob(".tmp_dagster_home_*"))
-    dev = DagsterDev(env, tmp_path / "dagster_dev.log")
+    dev = DagsterDev(env, tmp_path, fresh_home=False)
     try:
-        dev.wait_ready()
+        dev.start()
         pool = dev.graphql(POOL_QUERY)["instance"]["poolConfig"]
     finally:
         dev.stop()
@@ -121,9 +122,9 @@ def test_syncs_queue_in_the_pool_and_sensors_drive_and_report_them(
             "SUPPORT_FAILURE_WEBHOOK_URL": webhook.url,
         }
         assert (home / "dagster.yaml").resolve() == (PROJECT_ROOT / "dagster.yaml").resolve()
-        dev = DagsterDev(env, tmp_path / "dagster_dev.log")
+        dev = DagsterDev(env, tmp_path, fresh_home=False)
         try:
-            dev.wait_ready()
+            dev.start()
             assert dev.graphql(POOL_QUERY)["instance"]["poolConfig"] == POOL
             instance = dg.DagsterInstance.from_config(str(home))
             client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
@@ -176,4 +177,4 @@ def test_syncs_queue_in_the_pool_and_sensors_drive_and_report_them(
                 assert api_key not in str(instance.all_logs(run.run_id)), run.run_id
         finally:
             dev.stop()
-    assert api_key not in dev.log(tail=0)
+    assert api_key not in dev.log()
