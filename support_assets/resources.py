@@ -8,7 +8,7 @@ import dlt
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from .api import ENDPOINTS, SOURCE_NAME, Endpoint
+from .api import ENDPOINTS, PAGE_CONCURRENCY, SOURCE_NAME, Endpoint
 from .progress import SyncProgress
 from .source import support_api_source
 
@@ -28,6 +28,8 @@ class SupportApiResource(dg.ConfigurableResource):
 
     base_url: str
     api_key_env_var: str = "SUPPORT_API_KEY"
+    # Page requests in flight per endpoint once the API's total is known; 1 = one at a time.
+    page_concurrency: int = PAGE_CONCURRENCY
 
     _api_key: Optional[str] = PrivateAttr(default=None)
 
@@ -39,9 +41,17 @@ class SupportApiResource(dg.ConfigurableResource):
         self._api_key = str(key)
 
     def source(
-        self, endpoints: Iterable[Endpoint] = ENDPOINTS, progress: Optional[SyncProgress] = None
+        self,
+        endpoints: Iterable[Endpoint] = ENDPOINTS,
+        progress: Optional[SyncProgress] = None,
     ) -> DltSource:
-        return support_api_source(self.base_url, self._api_key or "", endpoints, progress=progress)
+        return support_api_source(
+            self.base_url,
+            self._api_key or "",
+            endpoints,
+            progress=progress,
+            concurrency=self.page_concurrency,
+        )
 
 
 class WarehouseResource(dg.ConfigurableResource):

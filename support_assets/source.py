@@ -4,13 +4,18 @@ session and its paginator. Pure dlt, no Dagster import: it runs on its own too.
 
 from typing import Any, Iterable, Optional
 
+from dlt.common import jsonpath
 from dlt.sources import DltSource
 from dlt.sources.helpers import requests as dlt_requests
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
-from .api import ENDPOINTS, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .concurrent_pages import PagePrefetcher
 from .progress import SyncProgress
+
+# Compiled once: given as a string, dlt parses the JSONPath again for every page.
+DATA_SELECTOR = jsonpath.compile_path("data")
 
 
 class SupportApiPaginator(OffsetPaginator):
@@ -22,20 +27,37 @@ class SupportApiPaginator(OffsetPaginator):
     """
 
     def __init__(
-        self, limit: int = PAGE_SIZE, endpoint: str = "", progress: Optional[SyncProgress] = None
+        self,
+        limit: int = PAGE_SIZE,
+        endpoint: str = "",
+        progress: Optional[SyncProgress] = None,
+        prefetch: Optional[PagePrefetcher] = None,
     ) -> None:
         super().__init__(limit=limit, total_path=None, stop_after_empty_page=True)
         self.endpoint = endpoint
         self.progress = progress
+        self.prefetch = prefetch
+        self.total: Optional[int] = None
 
     def update_state(self, response: Any, data: Optional[list[Any]] = None) -> None:
-        total = self._total(response)
+        total = self.total = self._total(response)
         if self.progress is not None:
             self.progress.page(self.endpoint, len(data or ()))
         self.current_value += self.value_step
         page_is_short = data is None or len(data) < self.limit
         if page_is_short or (total is not None and self.current_value >= total):
             self._has_next_page = False
+
+    def update_request(self, request: Any) -> None:
+        super().update_request(request)
+        if self.prefetch is None:
+            return
+        if not self._has_next_page:
+            self.prefetch.finish(request)
+        elif self.total is not None:  # the pages' end is known: fetch ahead
+            self.prefetch.ahead(
+                request, self.param_name, self.current_value, self.value_step, self.total
+            )
 
     def _total(self, response: Any) -> Optional[int]:
         body = response.json()
@@ -69,13 +91,17 @@ def rest_api_config(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    concurrency: int = PAGE_CONCURRENCY,
 ) -> dict[str, Any]:
-    """The reference configuration (DESIGN.md), one resource per endpoint."""
+    """The reference configuration (DESIGN.md), one resource per endpoint; up to
+    `concurrency` page requests in flight per endpoint once the API's total is known."""
+    session = session if session is not None else http_session()
+    prefetch = PagePrefetcher(session, base_url, concurrency)
     return {
         "client": {
             "base_url": base_url,
             "auth": {"type": "api_key", "name": "api_key", "api_key": api_key, "location": "query"},
-            "session": session if session is not None else http_session(),
+            "session": session,
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
         "resources": [
@@ -84,8 +110,8 @@ def rest_api_config(
                 "primary_key": endpoint.primary_key,
                 "endpoint": {
                     "path": endpoint.path,
-                    "data_selector": "data",
-                    "paginator": SupportApiPaginator(page_size, endpoint.name, progress),
+                    "data_selector": DATA_SELECTOR,
+                    "paginator": SupportApiPaginator(page_size, endpoint.name, progress, prefetch),
                 },
             }
             for endpoint in endpoints
@@ -100,8 +126,9 @@ def support_api_source(
     page_size: int = PAGE_SIZE,
     session: Any = None,
     progress: Optional[SyncProgress] = None,
+    concurrency: int = PAGE_CONCURRENCY,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
     counts pages and records as they arrive."""
-    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress)
+    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress, concurrency)
     return rest_api_source(config, name=SOURCE_NAME)
