@@ -15,6 +15,10 @@ class Endpoint:
     path: str
     description: str = ""
     primary_key: str = "id"
+    # List fields kept as one JSON column instead of a child table: a child table costs a
+    # row per list element in dlt's normalizer and in every merge, and it keeps the sync
+    # off the Arrow path (docs/performance.md).
+    json_columns: tuple[str, ...] = ()
 
 
 # Adding an endpoint is one more line here; it becomes a table and an asset.
@@ -23,6 +27,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         name="customer_support_data",
         path="/v1/resource",
         description="Support tickets from GET /v1/resource, merged by id.",
+        json_columns=("tags",),
     ),
 )
 

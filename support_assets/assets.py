@@ -72,7 +72,7 @@ def build_support_api_assets(
         progress = SyncProgress(log=context.log.info)
         yield from dlt.run(
             context=context,
-            dlt_source=support_api.source(endpoints, progress),
+            dlt_source=support_api.source(endpoints, progress, arrow=warehouse.arrow_pages),
             dlt_pipeline=warehouse.pipeline(),
             dagster_dlt_translator=translator,
             loader_file_format=warehouse.loader_file_format,

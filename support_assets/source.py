@@ -11,6 +11,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .arrow_pages import ArrowBatches
 from .concurrent_pages import PagePrefetcher
 from .progress import SyncProgress
 
@@ -108,6 +109,7 @@ def rest_api_config(
             {
                 "name": endpoint.name,
                 "primary_key": endpoint.primary_key,
+                "columns": {name: {"data_type": "json"} for name in endpoint.json_columns},
                 "endpoint": {
                     "path": endpoint.path,
                     "data_selector": DATA_SELECTOR,
@@ -127,8 +129,14 @@ def support_api_source(
     session: Any = None,
     progress: Optional[SyncProgress] = None,
     concurrency: int = PAGE_CONCURRENCY,
+    arrow: bool = False,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
-    counts pages and records as they arrive."""
+    counts pages and records as they arrive; `arrow` hands dlt the records as Arrow tables
+    where that loads the same rows and columns (for Parquet destinations, see arrow_pages)."""
     config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress, concurrency)
-    return rest_api_source(config, name=SOURCE_NAME)
+    source = rest_api_source(config, name=SOURCE_NAME)
+    if arrow:
+        for resource in source.resources.values():
+            resource.add_step(ArrowBatches(resource))
+    return source
