@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.configuration import resolve_configuration
 from dlt.common.destination.configuration import ParquetFormatConfiguration
+from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.common.schema import Schema
 from dlt.common.schema.utils import autodetect_sc_type
 from dlt.extract.items_transform import ItemTransform
@@ -80,6 +81,7 @@ class ArrowBatches(ItemTransform[Any, dict[str, Any]]):
         self.resource = resource
         self.batch_rows = batch_rows
         self.enabled = True
+        self.add_row_ids = False
         self._hints: Optional[dict[str, Any]] = None
 
     def bind(self, pipe: Any) -> "ArrowBatches":
@@ -87,15 +89,16 @@ class ArrowBatches(ItemTransform[Any, dict[str, Any]]):
         # dlt reports the custom metrics of the steps it was given, not of bound copies.
         step._custom_metrics = self._custom_metrics
         self._custom_metrics.update(arrow_batches=0, record_batches=0)
-        # Without these dlt would give Arrow rows no _dlt_id/_dlt_load_id (a different table),
-        # and could not write a batch that has a column more than the one before.
+        # Without _dlt_load_id (added by dlt in extract) Arrow rows would make a different
+        # table, and without a lossless merge dlt could not write a batch that has a column
+        # more than the one before. _dlt_id is added here unless dlt is set to add it in
+        # normalize, which rewrites every Parquet file for it.
         ids = resolve_configuration(
             ItemsNormalizerConfiguration(), sections=("normalize", "parquet_normalizer")
         )
         parquet = resolve_configuration(ParquetFormatConfiguration())
-        step.enabled = bool(
-            ids.add_dlt_id and ids.add_dlt_load_id and parquet.arrow_concat_promote_options != "none"
-        )
+        step.enabled = bool(ids.add_dlt_load_id and parquet.arrow_concat_promote_options != "none")
+        step.add_row_ids = not ids.add_dlt_id
         if step.enabled and isinstance(pipe.gen, Iterator):
             pipe.replace_gen(join_pages(pipe.gen, self.batch_rows))
         return step
@@ -105,11 +108,15 @@ class ArrowBatches(ItemTransform[Any, dict[str, Any]]):
             return item
         if not all(type(record) is dict for record in item):
             return item
+        schema = _current_schema()
         try:
-            table = _Converter(self._resource_hints(), _current_schema()).convert(item)
+            table = _Converter(self._resource_hints(), schema).convert(item)
         except _Unchanged:
             self._custom_metrics["record_batches"] += 1
             return item
+        if self.add_row_ids:  # random, as dlt's normalizer makes them for merge root tables
+            row_id = pa.field(schema.naming.normalize_identifier("_dlt_id"), pa.string(), False)
+            table = table.append_column(row_id, pa.array(generate_dlt_ids(table.num_rows)))
         self._custom_metrics["arrow_batches"] += 1
         return table
 

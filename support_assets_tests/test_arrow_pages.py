@@ -89,6 +89,12 @@ def test_the_sandbox_tickets_load_the_same_through_arrow_and_records(tmp_path, s
     assert schema_of(arrow_db) == schema_of(records_db)
     assert rows_of(arrow_db) == rows_of(records_db)
     assert len(rows_of(arrow_db)["customer_support_data"]) == 1_250
+    with duckdb.connect(str(arrow_db), read_only=True) as db:
+        ids = db.execute(
+            "select count(distinct _dlt_id), count(distinct _dlt_load_id)"
+            " from support_api.customer_support_data"
+        ).fetchone()
+    assert ids == (1_250, 1)  # a row id each, one load id
     # ...and it was the Arrow path: no batch went back to records.
     assert arrow_metrics(arrow) == {"arrow_batches": 1, "record_batches": 0}
     # The declared schema: tags as one JSON column, the requester flattened.
@@ -207,6 +213,18 @@ def test_a_column_declared_json(tmp_path, case):
     assert (arrow_metrics(arrow)["arrow_batches"] > 0) == takes_arrow
 
 
+def test_row_ids_made_by_dlt_in_normalize_instead_give_the_same_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+    make = pages([{"id": 1, "v": "a"}], [{"id": 2, "v": "b"}])
+
+    _, records_db = load(tmp_path, "records", make)
+    arrow, arrow_db = load(tmp_path, "arrow", with_arrow(make))
+
+    assert schema_of(arrow_db) == schema_of(records_db)
+    assert rows_of(arrow_db) == rows_of(records_db)
+    assert arrow_metrics(arrow)["arrow_batches"] == 1
+
+
 def test_a_second_sync_merges_the_same_way(tmp_path):
     first = [{"id": 1, "s": "a", "at": "2024-01-01T00:00:00Z"}, {"id": 2, "s": "b", "at": None}]
     second = [{"id": 2, "s": "B", "at": "2024-02-01T00:00:00Z"}, {"id": 3, "s": "c"}]
@@ -236,8 +254,12 @@ def test_a_null_primary_key_fails_as_it_does_without_arrow(tmp_path):
         assert "id" in str(failure.value)
 
 
-def test_without_dlt_ids_configured_for_arrow_the_records_path_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "false")
+@pytest.mark.parametrize(
+    "setting",
+    ["NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "DATA_WRITER__ARROW_CONCAT_PROMOTE_OPTIONS"],
+)
+def test_without_the_settings_arrow_needs_the_records_path_is_kept(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv(setting, "none" if "PROMOTE" in setting else "false")
     make = pages([{"id": 1, "v": "a"}], [{"id": 2, "v": "b"}])
 
     _, records_db = load(tmp_path, "records", make)
