@@ -3,8 +3,8 @@
 dlt's RESTClient walks the pages one request at a time. This module keeps that loop, so
 auth, hooks, the retrying session, the paginator's checks and the progress counting stay
 exactly as they are, and only makes the responses arrive sooner: once the first page has
-told the total, the paginator asks a `PagePrefetcher` to start the next page requests in
-background threads (at most `concurrency` outstanding); when the loop then sends one of
+told the total, the paginator asks a `PagePrefetcher` to start the next page requests on
+a thread pool (at most `concurrency` outstanding); when the loop then sends one of
 those requests, the session's adapter hands back the response already received instead
 of asking the API a second time. Pages still reach dlt in order, one per request.
 
