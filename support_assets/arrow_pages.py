@@ -109,12 +109,15 @@ class ArrowBatches(ItemTransform[Any, dict[str, Any]]):
         if not all(type(record) is dict for record in item):
             return item
         schema = _current_schema()
+        hints = self._resource_hints()
         try:
-            table = _Converter(self._resource_hints(), schema).convert(item)
+            if self.add_row_ids and not hints["random_row_ids"]:
+                raise _Unchanged  # dlt derives them from the key or the row: its own job
+            table = _Converter(hints, schema).convert(item)
         except _Unchanged:
             self._custom_metrics["record_batches"] += 1
             return item
-        if self.add_row_ids:  # random, as dlt's normalizer makes them for merge root tables
+        if self.add_row_ids:  # random, as dlt's normalizer makes them here
             row_id = pa.field(schema.naming.normalize_identifier("_dlt_id"), pa.string(), False)
             table = table.append_column(row_id, pa.array(generate_dlt_ids(table.num_rows)))
         self._custom_metrics["arrow_batches"] += 1
@@ -133,6 +136,10 @@ class ArrowBatches(ItemTransform[Any, dict[str, Any]]):
                 "table_name": table["name"],
                 "columns": table.get("columns", {}),
                 "max_nesting": resource.max_table_nesting,
+                # dlt's row ids are random but for the upsert, insert-only, cdc and scd2
+                # merge strategies (normalizers.json.helpers.get_root_row_id_type)
+                "random_row_ids": table.get("write_disposition") != "merge"
+                or table.get("x-merge-strategy", "delete-insert") == "delete-insert",
             }
         return self._hints
 

@@ -225,6 +225,26 @@ def test_row_ids_made_by_dlt_in_normalize_instead_give_the_same_table(tmp_path, 
     assert arrow_metrics(arrow)["arrow_batches"] == 1
 
 
+@pytest.mark.parametrize("strategy", ["upsert", "scd2"])
+def test_merge_strategies_with_derived_row_ids_stay_records(tmp_path, strategy):
+    def make():
+        @dlt.resource(
+            name="items",
+            primary_key="id",
+            write_disposition={"disposition": "merge", "strategy": strategy},
+        )
+        def items():
+            yield [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+
+        return items
+
+    _, records_db = load(tmp_path, "records", make)
+    arrow, arrow_db = load(tmp_path, "arrow", with_arrow(make))
+
+    assert schema_of(arrow_db) == schema_of(records_db)
+    assert arrow_metrics(arrow) == {"arrow_batches": 0, "record_batches": 1}
+
+
 def test_a_second_sync_merges_the_same_way(tmp_path):
     first = [{"id": 1, "s": "a", "at": "2024-01-01T00:00:00Z"}, {"id": 2, "s": "b", "at": None}]
     second = [{"id": 2, "s": "B", "at": "2024-02-01T00:00:00Z"}, {"id": 3, "s": "c"}]
