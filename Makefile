@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install demo ui test browser clean
+.PHONY: install demo ui test browser bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,18 @@ test: $(STAMP)
 # Debian's Chromium for the browser test (needs root; skips when /usr/bin/chromium exists).
 browser:
 	.ci/install-chromium
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Every sync scenario side by side, written to bench/results/ (docs/performance.md).
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The same in a few minutes: one repeat, no 1M-record memory run.
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf data .pytest_cache

@@ -37,6 +37,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 SOURCE_NAME = "support_api"
 PAGE_SIZE = 100
+# Page requests in flight per endpoint once the first page has told the total; 1 fetches
+# one page at a time like dlt. 8 made a 50 ms-latency API 5x faster (docs/performance.md).
+PAGE_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .cursor import SyncPlan
 from .http_client import http_session
 from .probe import count_changed
@@ -37,6 +37,8 @@ class SupportApiResource(dg.ConfigurableResource):
 
     base_url: str
     api_key_env_var: str = "SUPPORT_API_KEY"
+    # Page requests in flight per endpoint once the API's total is known; 1 = one at a time.
+    page_concurrency: int = PAGE_CONCURRENCY
 
     _api_key: Optional[str] = PrivateAttr(default=None)
 
@@ -57,7 +59,9 @@ class SupportApiResource(dg.ConfigurableResource):
     ) -> DltSource:
         session = http_session(retry, progress)
         return support_api_source(
-            self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan
+            self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan,
+            concurrency=self.page_concurrency,
+            retry=retry,
         )
 
     def count_changed(self, endpoint: Endpoint, since: object) -> int:

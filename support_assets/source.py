@@ -4,17 +4,22 @@ session and its paginator. Pure dlt, no Dagster import: it runs on its own too.
 
 from typing import Any, Iterable, Optional
 
+from dlt.common import jsonpath
 from dlt.sources import DltSource
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
-from .api import ENDPOINTS, PAGE_SIZE, SOURCE_NAME, Endpoint
+from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .concurrent_pages import PagePrefetcher
 from .cursor import SyncPlan
 from .http_client import http_session
 from .progress import SyncProgress
 from .redaction import protect
 from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .validation import Positions, ResponseValidator
+
+# Compiled once: given as a string, dlt parses the JSONPath again for every page.
+DATA_SELECTOR = jsonpath.compile_path("data")
 
 
 class SupportApiPaginator(OffsetPaginator):
@@ -32,11 +37,14 @@ class SupportApiPaginator(OffsetPaginator):
         endpoint: str = "",
         progress: Optional[SyncProgress] = None,
         validator: Optional[ResponseValidator] = None,
+        prefetch: Optional[PagePrefetcher] = None,
     ) -> None:
         super().__init__(limit=limit, total_path=None, stop_after_empty_page=True)
         self.endpoint = endpoint
         self.progress = progress
         self.validator = validator
+        self.prefetch = prefetch
+        self.total: Optional[int] = None
 
     def init_request(self, request: Any) -> None:
         super().init_request(request)
@@ -45,7 +53,7 @@ class SupportApiPaginator(OffsetPaginator):
             request.register_hook("response", self.validator)
 
     def update_state(self, response: Any, data: Optional[list[Any]] = None) -> None:
-        total = self._total(response)
+        total = self.total = self._total(response)
         if self.progress is not None:
             self.progress.page(self.endpoint, len(data or ()), total)
         self.current_value += self.value_step
@@ -54,6 +62,17 @@ class SupportApiPaginator(OffsetPaginator):
             self._has_next_page = False
             if self.progress is not None:
                 self.progress.finished(self.endpoint)
+
+    def update_request(self, request: Any) -> None:
+        super().update_request(request)
+        if self.prefetch is None:
+            return
+        if not self._has_next_page:
+            self.prefetch.finish(request)
+        elif self.total is not None:  # the pages' end is known: fetch ahead
+            self.prefetch.ahead(
+                request, self.param_name, self.current_value, self.value_step, self.total
+            )
 
     def _total(self, response: Any) -> Optional[int]:
         body = response.json()
@@ -76,23 +95,33 @@ def rest_api_config(
     session: Any = None,
     progress: Optional[SyncProgress] = None,
     plan: Optional[SyncPlan] = None,
+    concurrency: int = PAGE_CONCURRENCY,
+    retry: RetryRules = RETRY,
 ) -> dict[str, Any]:
     """The reference configuration (DESIGN.md), one resource per endpoint; `plan` makes it an
-    incremental, full-refresh or backfill sync (cursor.py), None reads everything and merges."""
+    incremental, full-refresh or backfill sync (cursor.py), None reads everything and merges;
+    up to `concurrency` page requests in flight per endpoint once the API's total is known."""
     protect(api_key)  # from here on, no log record or error of this process shows the key
+    session = session if session is not None else http_session(retry, progress)
+    # Mounted on the session: prefetched pages still pass its retries and the validator hook.
+    prefetch = PagePrefetcher(session, base_url, concurrency, retry)
     return {
         "client": {
             "base_url": base_url,
             "auth": {"type": "api_key", "name": "api_key", "api_key": api_key, "location": "query"},
-            "session": session if session is not None else http_session(progress=progress),
+            "session": session,
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
-        "resources": [_resource(endpoint, page_size, progress, plan) for endpoint in endpoints],
+        "resources": [_resource(endpoint, page_size, progress, plan, prefetch) for endpoint in endpoints],
     }
 
 
 def _resource(
-    endpoint: Endpoint, page_size: int, progress: Optional[SyncProgress], plan: Optional[SyncPlan]
+    endpoint: Endpoint,
+    page_size: int,
+    progress: Optional[SyncProgress],
+    plan: Optional[SyncPlan],
+    prefetch: Optional[PagePrefetcher] = None,
 ) -> dict[str, Any]:
     """One endpoint's rest_api resource: its declared schema and contract (schema.py),
     its pages validated before extraction (validation.py), its sync plan (cursor.py)."""
@@ -107,8 +136,8 @@ def _resource(
         "processing_steps": [{"map": Positions(POSITION_COLUMN)}],
         "endpoint": {
             "path": endpoint.path,
-            "data_selector": "data",
-            "paginator": SupportApiPaginator(page_size, endpoint.name, progress, validator),
+            "data_selector": DATA_SELECTOR,
+            "paginator": SupportApiPaginator(page_size, endpoint.name, progress, validator, prefetch),
         },
     }
     if plan is not None:
@@ -126,8 +155,13 @@ def support_api_source(
     session: Any = None,
     progress: Optional[SyncProgress] = None,
     plan: Optional[SyncPlan] = None,
+    concurrency: int = PAGE_CONCURRENCY,
+    retry: RetryRules = RETRY,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
-    counts pages and records as they arrive; `plan` picks the sync type (cursor.py)."""
-    config = rest_api_config(base_url, api_key, endpoints, page_size, session, progress, plan)
+    counts pages and records as they arrive; `plan` picks the sync type (cursor.py);
+    `concurrency` page requests in flight per endpoint (concurrent_pages.py)."""
+    config = rest_api_config(
+        base_url, api_key, endpoints, page_size, session, progress, plan, concurrency, retry
+    )
     return rest_api_source(config, name=SOURCE_NAME)

@@ -178,7 +178,8 @@ def test_a_full_refresh_that_fails_half_way_leaves_the_table_as_it_was(api_env, 
     refresh = sync(warehouse, sync_type="full_refresh")
 
     assert not refresh.success
-    assert [r.params["offset"] for r in api_pages(sandbox)][:2] == ["0", "100"]
+    offsets = [r.params["offset"] for r in api_pages(sandbox)]
+    assert offsets[0] == "0" and "100" in offsets  # later pages arrive concurrently
     after = rows(db, f"select * from {TICKETS} order by id"), rows(db, f"select * from {TAGS} order by _dlt_id")
     assert after == before
     # The cursor did not move either: the next incremental sync asks from where the last one stopped.

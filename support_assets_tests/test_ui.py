@@ -198,7 +198,8 @@ def test_materialize_through_the_webserver_loads_every_record(dev, sandbox, ui_a
 def test_progress_shows_in_the_run_log_while_the_sync_is_still_fetching(dev, sandbox, data_dir):
     sandbox.store.add(3000 - sandbox.store.total)
     pages_total = 30
-    sandbox.faults.latency = 0.4  # at least 12 s of fetching: more than two log intervals
+    # At least 12 s of fetching, more than two log intervals, with 8 pages in flight at a time.
+    sandbox.faults.latency = 3.0
     # A full refresh reads all 3000 whatever earlier tests of this module synced.
     run_id = dev.launch_assets([TICKETS_KEY], run_config=sync_run_config(SyncType.full_refresh))
 

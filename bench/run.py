@@ -1,0 +1,322 @@
+"""Every sync scenario side by side in one run, against the sandbox API: `make bench`.
+
+    python bench/run.py [--quick] [--out bench/results]
+
+For each record count the sandbox runs in its own process
+(`python -m support_assets.sandbox --port 0 --records N [--latency S]`), and each sync
+runs in a fresh process (bench/scenario.py) whose peak RSS is read when it exits
+(os.wait4). Scenarios take turns within each repeat, so that the machine's load falls on
+all of them alike; figures are medians over the repeats, and times are also given as
+ratios to the hand-written loop measured in the same run.
+
+Writes results.json (every run), table.md (medians, ratios, the targets) and bench.png
+(time and peak memory against record count) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "bench" / "scenario.py"
+
+
+@dataclass
+class Plan:
+    """What one `make bench` measures."""
+
+    repeats: int
+    sizes: tuple[int, ...]  # record counts for the side-by-side sweep
+    sweep: tuple[str, ...] = ("hand", "dlt_defaults", "dlt", "dagster")
+    growth_records: Optional[int] = 1_000_000  # memory growth from 100k to this
+    growth: tuple[str, ...] = ("hand", "dlt", "dagster")
+    latency_records: int = 20_000
+    latency: float = 0.05
+    latency_scenarios: tuple[str, ...] = ("dlt_defaults", "dlt_sequential", "dlt", "dagster")
+    incremental_records: int = 100_000
+
+
+FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
+QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None)
+
+
+@dataclass
+class Run:
+    scenario: str
+    records: int
+    latency: float
+    repeat: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    rows: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Sandbox:
+    """The sandbox API in its own process."""
+
+    def __init__(self, records: int, latency: float = 0.0) -> None:
+        self.key = secrets.token_urlsafe(16)
+        command = [sys.executable, "-m", "support_assets.sandbox", "--port", "0",
+                   "--records", str(records)]
+        if latency:
+            command += ["--latency", str(latency)]
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "SUPPORT_API_KEY": self.key},
+        )
+        line = self.proc.stdout.readline()  # "sandbox listening on http://127.0.0.1:PORT (N records)"
+        if not line.startswith("sandbox listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.split()[3]
+        if records <= 250_000 and not latency:  # records are generated and encoded on first touch
+            with requests.Session() as session:
+                for offset in range(0, records, 1000):
+                    session.get(f"{self.url}/v1/resource", timeout=60,
+                                params={"api_key": self.key, "limit": 1000, "offset": offset})
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def run_scenario(scenario: str, sandbox: Sandbox, records: int, workdir: Path) -> dict[str, Any]:
+    """One sync in a fresh process; its JSON line plus its peak RSS and CPU time."""
+    env = {
+        **os.environ,
+        "SUPPORT_API_KEY": sandbox.key,
+        "RUNTIME__DLTHUB_TELEMETRY": "false",  # dlt_defaults runs without our config.toml
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "PYTHONPATH": str(ROOT),
+    }
+    (workdir / "dagster_home").mkdir(parents=True)
+    # dlt reads .dlt/ from the working directory: dlt's defaults get an empty one.
+    cwd = workdir if scenario == "dlt_defaults" else ROOT
+    with open(workdir / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(SCENARIO), scenario, "--url", sandbox.url,
+             "--records", str(records), "--workdir", str(workdir / "data")],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+        output = proc.stdout.read()  # until the process exits
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = (workdir / "stderr.txt").read_text()[-3000:]
+        raise RuntimeError(f"{scenario} with {records} records failed ({proc.returncode}):\n{tail}")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def measure(scenarios: tuple[str, ...], records: int, latency: float, repeats: int,
+            tmp: Path, log: list[Run]) -> None:
+    sandbox = Sandbox(records, latency)
+    try:
+        for repeat in range(1, repeats + 1):
+            for scenario in scenarios:
+                workdir = tmp / f"{scenario}-{records}-{latency}-{repeat}"
+                result = run_scenario(scenario, sandbox, records, workdir)
+                expected = records
+                if result["rows"] != expected:
+                    raise RuntimeError(f"{scenario} left {result['rows']} rows, not {expected}")
+                run = Run(
+                    scenario, records, latency, repeat,
+                    seconds=result.pop("seconds"), cpu_seconds=result.pop("cpu_seconds"),
+                    peak_rss_mb=result.pop("peak_rss_mb"), rows=result.pop("rows"), extra=result,
+                )
+                log.append(run)
+                print(f"  {scenario:15s} {records:>9,} records  latency {latency:.2f}s  "
+                      f"#{repeat}: {run.seconds:6.2f} s  cpu {run.cpu_seconds:6.2f} s  "
+                      f"peak {run.peak_rss_mb:6.0f} MB", flush=True)
+    finally:
+        sandbox.close()
+
+
+def median(runs: list[Run], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def select(log: list[Run], scenario: str, records: int, latency: float = 0.0) -> list[Run]:
+    return [r for r in log if r.scenario == scenario and r.records == records
+            and r.latency == latency and not r.extra]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+        memory_gb = round(int(memory) / 1024 / 1024, 1)
+    except OSError:
+        memory_gb = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb,
+            "python": platform.python_version(), "system": platform.platform()}
+
+
+def table(log: list[Run], plan: Plan, info: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, "
+        f"{info['machine']['memory_gb']} GB; Python {info['machine']['python']}. "
+        f"Load average {info['load_before']} before, {info['load_after']} after "
+        f"({info['minutes']:.0f} min). Medians of {plan.repeats} run(s); ratio = time / hand loop.",
+        "",
+        "| records | latency | scenario | time (s) | ratio | CPU (s) | peak RSS (MB) |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    groups = sorted({(r.records, r.latency) for r in log if not r.extra})
+    for records, latency in groups:
+        base = select(log, "hand", records, latency)
+        base_time = median(base, "seconds") if base else None
+        for scenario in dict.fromkeys(r.scenario for r in log if not r.extra):
+            runs = select(log, scenario, records, latency)
+            if not runs:
+                continue
+            seconds = median(runs, "seconds")
+            ratio = f"{seconds / base_time:.2f}" if base_time else "–"
+            lines.append(
+                f"| {records:,} | {latency * 1000:.0f} ms | {scenario} | {seconds:.2f} | {ratio} | "
+                f"{median(runs, 'cpu_seconds'):.2f} | {median(runs, 'peak_rss_mb'):.0f} |"
+            )
+    lines += ["", "Targets:", ""]
+    lines += [f"- {line}" for line in targets(log, plan)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(log: list[Run], plan: Plan) -> list[str]:
+    out = []
+    size = 100_000 if 100_000 in plan.sizes else max(plan.sizes)
+
+    def t(scenario: str, records: int, latency: float = 0.0, attr: str = "seconds") -> Optional[float]:
+        runs = select(log, scenario, records, latency)
+        return median(runs, attr) if runs else None
+
+    def check(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    hand, dlt, dagster = t("hand", size), t("dlt", size), t("dagster", size)
+    if hand and dlt and dagster:
+        out.append(f"{size:,} records, wall time ≤ 2× the hand loop: Dagster path "
+                   f"{dagster / hand:.2f}×, dlt alone {dlt / hand:.2f}× — {check(dagster / hand <= 2)}")
+        out.append(f"Dagster path ≤ 1.15× the same dlt pipeline: {dagster / dlt:.2f}× — "
+                   f"{check(dagster / dlt <= 1.15)}")
+    for scenario in ("dlt", "dagster"):
+        peak = t(scenario, size, attr="peak_rss_mb")
+        if peak:
+            line = f"{scenario}: peak RSS at {size:,} records {peak:.0f} MB (≤ 400) — {check(peak <= 400)}"
+            if plan.growth_records and (big := t(scenario, plan.growth_records, attr="peak_rss_mb")):
+                line += (f"; at {plan.growth_records:,} {big:.0f} MB, growth {big / peak:.2f}× "
+                         f"(< 1.2) — {check(big / peak < 1.2)}")
+            out.append(line)
+    incremental = [r for r in log if r.scenario == "incremental"]
+    if incremental:
+        requests_ratio = statistics.median(
+            r.extra["incremental_requests"] / r.extra["full_requests"] for r in incremental)
+        time_ratio = statistics.median(r.seconds / r.extra["full_seconds"] for r in incremental)
+        sample = incremental[0].extra
+        out.append(
+            f"incremental after {sample['changed']:,} of {incremental[0].records:,} records changed: "
+            f"{sample['incremental_requests']} requests against {sample['full_requests']} "
+            f"({requests_ratio:.1%}, ≤ 2% — {check(requests_ratio <= 0.02)}), time "
+            f"{time_ratio:.1%} of the full sync's (≤ 10% — {check(time_ratio <= 0.10)})")
+    sequential = t("dlt_sequential", plan.latency_records, plan.latency)
+    concurrent = t("dlt", plan.latency_records, plan.latency)
+    defaults = t("dlt_defaults", plan.latency_records, plan.latency)
+    if sequential and concurrent:
+        line = (f"{plan.latency * 1000:.0f} ms per response, {plan.latency_records:,} records: "
+                f"concurrent pages {sequential / concurrent:.1f}× faster than one page at a time "
+                f"(≥ 3) — {check(sequential / concurrent >= 3)}")
+        if defaults:
+            line += f"; {defaults / concurrent:.1f}× faster than dlt's defaults"
+        out.append(line)
+    return out
+
+
+def plot(log: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for scenario in dict.fromkeys(r.scenario for r in log if not r.extra and r.latency == 0):
+        sizes = sorted({r.records for r in log if r.scenario == scenario and r.latency == 0
+                        and not r.extra})
+        if not sizes:
+            continue
+        runs = [select(log, scenario, n) for n in sizes]
+        times.plot(sizes, [median(r, "seconds") for r in runs], marker="o", label=scenario)
+        memory.plot(sizes, [median(r, "peak_rss_mb") for r in runs], marker="o", label=scenario)
+    for axes, label in ((times, "wall time (s)"), (memory, "peak RSS (MB)")):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("records (full sync, 100 per page)")
+        axes.set_ylabel(label)
+        axes.grid(True, which="both", alpha=0.3)
+    memory.axhline(400, color="grey", linestyle="--", linewidth=1)
+    times.legend()
+    figure.suptitle("Full sync of the sandbox API into DuckDB (medians)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one repeat, 10k and 100k records, no 1M memory run (a few minutes)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    info: dict[str, Any] = {"machine": machine(), "plan": asdict(plan),
+                            "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    log: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
+        for records in plan.sizes:
+            print(f"full syncs of {records:,} records", flush=True)
+            measure(plan.sweep, records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.growth_records:
+            print(f"memory growth: {plan.growth_records:,} records", flush=True)
+            measure(plan.growth, plan.growth_records, 0.0, 1, Path(tmp), log)
+        print(f"latency-bound: {plan.latency * 1000:.0f} ms per response", flush=True)
+        measure(plan.latency_scenarios, plan.latency_records, plan.latency, plan.repeats,
+                Path(tmp), log)
+        print("incremental sync after 1% of the records changed", flush=True)
+        measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
+    info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    info["minutes"] = (time.monotonic() - started) / 60
+
+    (args.out / "results.json").write_text(
+        json.dumps({**info, "runs": [asdict(r) for r in log]}, indent=1))
+    (args.out / "table.md").write_text(table(log, plan, info))
+    plot(log, args.out / "bench.png")
+    print()
+    print((args.out / "table.md").read_text())
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

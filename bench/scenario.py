@@ -1,0 +1,266 @@
+"""One benchmark scenario: a full sync of the sandbox API into a fresh DuckDB file.
+
+    python bench/scenario.py SCENARIO --url URL --records N --workdir DIR
+
+Run by bench/run.py, each time in a fresh process, so that the parent can read this
+process's peak RSS when it exits. Prints one JSON line: the sync's wall time (imports and
+interpreter start excluded), the rows it left in the table, and for `incremental` the
+figures of both syncs. The API key comes from SUPPORT_API_KEY.
+
+Scenarios:
+  hand            a hand-written requests -> DuckDB loop: pages one after another,
+                  10,000 records a batch through Arrow into `insert or replace`
+  dlt_defaults    the reference configuration (shared/DESIGN.md) with dlt's defaults:
+                  its own session and paginator, insert_values; run from a directory
+                  without this project's .dlt/config.toml
+  dlt             this project's dlt pipeline, source and run settings, without Dagster
+  dlt_sequential  the same with one page request at a time (concurrency=1)
+  dagster         this project through Dagster: dg.materialize of the real assets, in process
+  incremental     `dlt`, then 1% of the records changed, then an incremental sync on
+                  `updated_since` (dlt's incremental on the rest_api parameter)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+import requests
+
+TABLE = "support_api.customer_support_data"
+BATCH = 10_000
+
+
+def hand(url: str, key: str, workdir: Path) -> int:
+    import pyarrow as pa
+
+    db = duckdb.connect(str(workdir / "hand.duckdb"))
+    db.execute("create schema support_api")
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        records = pa.Table.from_pylist(batch)  # noqa: F841 - read by DuckDB by name
+        if not db.execute(
+            "select 1 from information_schema.tables where table_schema = 'support_api'"
+        ).fetchall():
+            db.execute(f"create table {TABLE} as select * from records limit 0")
+            db.execute(f"alter table {TABLE} add primary key (id)")
+        db.execute(f"insert or replace into {TABLE} select * from records")
+        batch.clear()
+
+    with requests.Session() as session:
+        offset, total = 0, None
+        while total is None or offset < total:
+            response = session.get(
+                f"{url}/v1/resource", params={"api_key": key, "limit": 100, "offset": offset}
+            )
+            response.raise_for_status()
+            page = response.json()
+            total = page["total"]
+            batch.extend(page["data"])
+            if len(batch) >= BATCH:
+                flush()
+            offset += 100
+        if batch:
+            flush()
+    rows = db.execute(f"select count(*) from {TABLE}").fetchone()[0]
+    db.close()
+    return rows
+
+
+class Warehouse:
+    """WarehouseResource's DuckDB pipeline and run settings, without importing Dagster:
+    the `dlt` scenarios must not pay for it (support_assets/resources.py)."""
+
+    loader_file_format = "parquet"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def pipeline(self) -> Any:
+        import dlt
+
+        return dlt.pipeline(
+            pipeline_name="support_api",
+            destination=dlt.destinations.duckdb(str(self.workdir / "support.duckdb")),
+            dataset_name="support_api",
+            pipelines_dir=str(self.workdir / "dlt"),
+        )
+
+
+def dlt_defaults(url: str, key: str, workdir: Path) -> int:
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": url,
+                "auth": {"type": "api_key", "name": "api_key", "api_key": key, "location": "query"},
+            },
+            "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+            "resources": [
+                {
+                    "name": "customer_support_data",
+                    "endpoint": {
+                        "path": "/v1/resource",
+                        "data_selector": "data",
+                        "paginator": {"type": "offset", "limit": 100},
+                    },
+                }
+            ],
+        },
+        name="support_api",
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name="support_api",
+        destination=dlt.destinations.duckdb(str(workdir / "support.duckdb")),
+        dataset_name="support_api",
+        pipelines_dir=str(workdir / "dlt"),
+    )
+    pipeline.run(source)
+    return _rows(workdir / "support.duckdb")
+
+
+def dlt_project(url: str, key: str, workdir: Path, concurrency: int | None = None) -> int:
+    """What the asset does (assets.py), minus Dagster."""
+    from support_assets.source import support_api_source
+
+    warehouse = Warehouse(workdir)
+    options = {} if concurrency is None else {"concurrency": concurrency}
+    source = support_api_source(url, key, **options)
+    warehouse.pipeline().run(source, loader_file_format=warehouse.loader_file_format)
+    return _rows(workdir / "support.duckdb")
+
+
+def dagster(url: str, key: str, workdir: Path) -> int:
+    import dagster as dg
+
+    from support_assets.definitions import build_definitions
+    from support_assets.resources import WarehouseResource
+
+    os.environ["SUPPORT_API_BASE_URL"] = url
+    warehouse = WarehouseResource(
+        duckdb_path=str(workdir / "support.duckdb"), pipelines_dir=str(workdir / "dlt")
+    )
+    defs = build_definitions(warehouse=warehouse)
+    result = dg.materialize(list(defs.assets), resources=defs.resources, raise_on_error=True)
+    assert result.success
+    return _rows(workdir / "support.duckdb")
+
+
+def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
+    """Full sync, 1% of the records changed upstream, incremental sync: time and requests."""
+    from support_assets.cursor import SyncPlan
+    from support_assets.source import support_api_source
+
+    warehouse = Warehouse(workdir)
+
+    def sync() -> tuple[float, int]:
+        # The asset's default sync type: dlt's incremental on the API's `updated_since` (cursor.py).
+        source = support_api_source(url, key, plan=SyncPlan())
+        requests.post(f"{url}/_sandbox/reset-log", timeout=30)
+        started = time.perf_counter()
+        warehouse.pipeline().run(source, loader_file_format=warehouse.loader_file_format)
+        seconds = time.perf_counter() - started
+        served = requests.get(f"{url}/_sandbox/requests", timeout=60).json()
+        return seconds, sum(1 for r in served if r["path"] == "/v1/resource")
+
+    full_seconds, full_requests = sync()
+    changed = max(1, records // 100)
+    with requests.Session() as control:
+        for id in range(1, records + 1, records // changed):
+            control.post(
+                f"{url}/_sandbox/records/customer_support_data",
+                json={"update": {"id": id, "fields": {"status": "changed"}}},
+                timeout=30,
+            ).raise_for_status()
+    incremental_seconds, incremental_requests = sync()
+    changed_rows = duckdb.connect(str(workdir / "support.duckdb"), read_only=True).execute(
+        f"select count(*) from {TABLE} where status = 'changed'"
+    ).fetchone()[0]
+    assert changed_rows == changed, (changed_rows, changed)
+    return {
+        "seconds": incremental_seconds,
+        "rows": _rows(workdir / "support.duckdb"),
+        "full_seconds": full_seconds,
+        "full_requests": full_requests,
+        "incremental_requests": incremental_requests,
+        "changed": changed,
+    }
+
+
+def _rows(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute(f"select count(*) from {TABLE}").fetchone()[0]
+
+
+SCENARIOS: dict[str, Callable[..., int]] = {
+    "hand": hand,
+    "dlt_defaults": dlt_defaults,
+    "dlt": dlt_project,
+    "dlt_sequential": lambda url, key, workdir: dlt_project(url, key, workdir, concurrency=1),
+    "dagster": dagster,
+}
+
+
+def warm_up(scenario: str, workdir: Path) -> None:
+    """Imports and a tiny sync, untimed: what is measured is the sync, not Python loading
+    its modules on first use (a `dagster asset materialize` process pays that once more)."""
+    import pyarrow  # noqa: F401
+
+    if scenario == "hand":
+        duckdb.connect(":memory:").execute("select 1")
+        return
+    import dlt
+
+    pipeline = dlt.pipeline(
+        pipeline_name="warm_up",
+        destination=dlt.destinations.duckdb(str(workdir / "warm_up_db.duckdb")),
+        dataset_name="warm_up",
+        pipelines_dir=str(workdir / "warm_up"),
+    )
+    pipeline.run([{"id": 1, "at": "2024-01-01T00:00:00Z"}], table_name="warm_up",
+                 loader_file_format=None if scenario == "dlt_defaults" else "parquet")
+    import support_assets.source  # noqa: F401
+    from dlt.sources.rest_api import rest_api_source  # noqa: F401
+
+    if scenario == "dagster":
+        import dagster as dg
+
+        @dg.asset
+        def warm_up_asset() -> None:
+            return None
+
+        dg.materialize([warm_up_asset])
+        import support_assets.definitions  # noqa: F401
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--workdir", type=Path, required=True)
+    args = parser.parse_args()
+    key = os.environ["SUPPORT_API_KEY"]
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    warm_up(args.scenario, args.workdir)
+
+    if args.scenario == "incremental":
+        result = incremental(args.url, key, args.workdir, args.records)
+    else:
+        started = time.perf_counter()
+        rows = SCENARIOS[args.scenario](args.url, key, args.workdir)
+        result = {"seconds": time.perf_counter() - started, "rows": rows}
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
