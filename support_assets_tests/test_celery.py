@@ -214,14 +214,16 @@ def test_a_worker_lost_mid_sync_loads_nothing_and_the_run_fails_at_its_max_runti
         assert pg.rows(f"select count(*) from {TICKETS}") == [(250,)]
 
         sandbox.store.update(7, subject="changed upstream")
-        sandbox.store.add(750)  # ten pages, each slowed down, so the kill lands mid-sync
+        # 76 pages, each slowed down: with 8 pages in flight (concurrent_pages.py) fetching
+        # takes several seconds, so the kill lands mid-sync.
+        sandbox.store.add(7500)
         sandbox.faults.latency = 0.5
         sandbox.requests.clear()
         lost = launch(env, {"dagster/max_runtime": "20"})
         wait_for("the worker to be mid-sync", lambda: len(sandbox.requests) >= 3, timeout=180,
                  context=daemon.output)
         workers[0].stop(signal.SIGKILL)  # the machine is gone: no warm shutdown, no cleanup
-        assert len(sandbox.requests) < 10
+        assert len(sandbox.requests) < 76  # pages were left to fetch
 
         # Nothing half-loaded: the warehouse is exactly what the first sync left.
         assert pg.rows(f"select count(*), count(distinct id) from {TICKETS}") == [(250, 250)]
@@ -250,7 +252,7 @@ def test_a_worker_lost_mid_sync_loads_nothing_and_the_run_fails_at_its_max_runti
             worker.stop()
         daemon.stop()
 
-    assert pg.rows(f"select count(*), count(distinct id) from {TICKETS}") == [(1000, 1000)]
+    assert pg.rows(f"select count(*), count(distinct id) from {TICKETS}") == [(7750, 7750)]
     assert pg.rows(f"select subject from {TICKETS} where id = 7") == [("changed upstream",)]
     host = socket.gethostname()
     assert celery_workers(env, first) == [f"first@{host}"]
