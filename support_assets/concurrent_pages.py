@@ -20,7 +20,6 @@ attempt and retries as usual, so a page still gets at most `RetryRules.max_attem
 
 from __future__ import annotations
 
-import email.utils
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,20 +31,7 @@ from requests import PreparedRequest, Request, Response, Session
 from requests.adapters import BaseAdapter
 
 from .api import RETRY, RetryRules
-
-
-def retry_after_seconds(response: Response) -> Optional[float]:
-    """Retry-After as seconds (delta-seconds or an HTTP date), None if absent or unreadable."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+from .http_client import retry_after_seconds
 
 
 class RateLimitBudget:
@@ -91,7 +77,7 @@ class RateLimitBudget:
         with self._lock:
             if response.status_code == 429:
                 self.throttled += 1
-                wait = retry_after_seconds(response)
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
                 wait = self.rules.wait(1) if wait is None else min(wait, self.rules.max_wait)
                 self._resume_at = max(self._resume_at, self._clock() + wait)
                 self.window = max(1, self.window // 2)

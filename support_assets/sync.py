@@ -12,6 +12,7 @@ from pydantic import Field
 
 from .api import SOURCE_NAME, Endpoint
 from .cursor import SyncPlan, SyncType, parse_time
+from .metadata import incremental_cursor
 
 DEFAULT_LOOKBACK_SECONDS = 600
 # Materialization metadata read by the new-data sensor (sensors.py).
@@ -72,14 +73,6 @@ def sync_run_config(sync_type: SyncType = SyncType.incremental, **fields: Any) -
     return {"ops": {SOURCE_NAME: {"config": {"sync_type": sync_type.value, **fields}}}}
 
 
-def stored_cursor(pipeline: dlt.Pipeline, endpoint: Endpoint) -> Optional[Any]:
-    """The incremental cursor dlt keeps for `endpoint` in the pipeline's state (restored from
-    the destination at the start of each run), or None before the first sync."""
-    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
-    incremental = resources.get(endpoint.name, {}).get("incremental", {})
-    return incremental.get(endpoint.cursor_field, {}).get("last_value")
-
-
 def with_cursor_metadata(
     results: Iterable[dg.MaterializeResult],
     pipeline: dlt.Pipeline,
@@ -93,7 +86,7 @@ def with_cursor_metadata(
         if endpoint is None:
             yield result
             continue
-        cursor = stored_cursor(pipeline, endpoint)
+        cursor = incremental_cursor(pipeline.state, endpoint.name)
         # The sync type and the cursor itself are in metadata.py's keys already.
         extra: dict[str, Any] = {CURSOR_FIELD_KEY: endpoint.cursor_field}
         if log:
