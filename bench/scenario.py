@@ -14,6 +14,8 @@ Scenarios:
                   its own session and paginator, insert_values; run from a directory
                   without this project's .dlt/config.toml
   dlt             this project's dlt pipeline, source and run settings, without Dagster
+  dlt_records     the same with every record through dlt's normalizer (arrow=False), as
+                  before the Arrow path (support_assets/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
   incremental     `dlt`, then 1% of the records changed, then an incremental sync on
@@ -128,12 +130,11 @@ def dlt_defaults(url: str, key: str, workdir: Path) -> int:
     return _rows(workdir / "support.duckdb")
 
 
-def dlt_project(url: str, key: str, workdir: Path, concurrency: int | None = None) -> int:
-    """What the asset does (assets.py), minus Dagster."""
+def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
+    """What the asset does (assets.py), minus Dagster; `options` for support_api_source."""
     from support_assets.source import support_api_source
 
     warehouse = Warehouse(workdir)
-    options = {} if concurrency is None else {"concurrency": concurrency}
     source = support_api_source(url, key, **options)
     warehouse.pipeline().run(source, loader_file_format=warehouse.loader_file_format)
     return _rows(workdir / "support.duckdb")
@@ -205,6 +206,7 @@ SCENARIOS: dict[str, Callable[..., int]] = {
     "hand": hand,
     "dlt_defaults": dlt_defaults,
     "dlt": dlt_project,
+    "dlt_records": lambda url, key, workdir: dlt_project(url, key, workdir, arrow=False),
     "dlt_sequential": lambda url, key, workdir: dlt_project(url, key, workdir, concurrency=1),
     "dagster": dagster,
 }

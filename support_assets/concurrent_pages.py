@@ -147,7 +147,12 @@ class PrefetchingAdapter(BaseAdapter):
 
     def _prefetch(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         response = self._attempt(request, {**kwargs, "stream": False})
-        response.content  # read the body here, in parallel, not in the loop
+        # Read and parse the body here, while the loop waits for other pages, not in the loop.
+        if response.status_code < 300:
+            try:
+                response.json()
+            except ValueError:
+                pass  # the validator reports it, in page order
         return response
 
     def prefetch(self, path_url: str, param: str, offsets: list[int]) -> int:

@@ -3,13 +3,17 @@ warehouse promises about names, types and nullability, and what a sync does when
 the API drifts from it.
 
 Pure data keyed by endpoint name, no Dagster import. source.py hands it to dlt's
-rest_api (`columns`, `nested_hints`, `schema_contract`); validation.py checks each
-record against it so that a violation names the field and the record's id.
+rest_api (`columns`, `schema_contract`) and to the Arrow path (arrow_pages.py);
+validation.py checks each record against it so that a violation names the field and
+the record's id.
 
-Nested data (dlt's own normalisation, made explicit here):
+Nested data:
 - an object such as `requester` is flattened into columns `requester__<field>`;
-- a list such as `tags` becomes a child table `<table>__tags` with a `value`
-  column, joined to its parent by `_dlt_parent_id` = `<table>._dlt_id`.
+- a list such as `tags` is one `json` column holding the list, e.g. ["billing", "vip"],
+  kept with its record: a merge replaces a ticket's tags with its row, and a sync never
+  joins a child table. (Until issue 8 lists went to a dlt child table `<table>__tags`;
+  dlt cannot write child tables from Arrow, and normalizing them one row at a time cost
+  more than half of a full sync: docs/performance.md.)
 """
 
 from dataclasses import dataclass, field
@@ -42,7 +46,7 @@ class TableSchema:
 
     columns: dict[str, dict]
     objects: tuple[str, ...] = ()  # fields holding an object, flattened into <field>__<key>
-    lists: dict[str, dict] = field(default_factory=dict)  # field -> the child table's value column
+    lists: dict[str, dict] = field(default_factory=dict)  # field -> its items' column hint
     freshness_column: Optional[str] = "updated_at"
 
     @property
@@ -51,21 +55,19 @@ class TableSchema:
         return tuple(n for n, c in self.columns.items() if c.get("nullable") is False)
 
     def dlt_columns(self) -> dict[str, dict]:
-        """The `columns` hint: declared columns plus the position used to deduplicate."""
+        """The `columns` hint: declared columns, each list as a json column, and the
+        position used to deduplicate."""
         position = column(
             "bigint",
             nullable=False,
             dedup_sort="desc",
             description="Position among the records of its sync; the last copy of an id wins.",
         )
-        return {**self.columns, POSITION_COLUMN: position}
-
-    def nested_hints(self) -> dict[str, dict]:
-        """dlt `nested_hints`: the child table of each list field and its value type."""
-        return {
-            name: {"columns": {"value": {**value, "name": "value"}}}
-            for name, value in self.lists.items()
+        lists = {
+            name: column("json", description=f"{items.get('description', name)} (a JSON list of {items['data_type']})")
+            for name, items in self.lists.items()
         }
+        return {**self.columns, **lists, POSITION_COLUMN: position}
 
 
 def _primary_key_only(primary_key: str) -> TableSchema:
@@ -89,7 +91,7 @@ TABLES: dict[str, TableSchema] = {
             "requester__email": column("text", description="requester.email"),
         },
         objects=("requester",),
-        lists={"tags": column("text", description="One tag of the ticket")},
+        lists={"tags": column("text", description="The ticket's tags")},
     ),
     "customers": TableSchema(
         columns={

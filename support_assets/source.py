@@ -10,6 +10,7 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .arrow_pages import DLT_COLUMNS, ArrowRecords, PageBatches, current_load_id
 from .concurrent_pages import PagePrefetcher
 from .cursor import SyncPlan
 from .http_client import http_session
@@ -131,7 +132,6 @@ def _resource(
         "name": endpoint.name,
         "primary_key": endpoint.primary_key,
         "columns": schema.dlt_columns(),
-        "nested_hints": schema.nested_hints(),
         "schema_contract": SCHEMA_CONTRACT,
         "processing_steps": [{"map": Positions(POSITION_COLUMN)}],
         "endpoint": {
@@ -157,11 +157,24 @@ def support_api_source(
     plan: Optional[SyncPlan] = None,
     concurrency: int = PAGE_CONCURRENCY,
     retry: RetryRules = RETRY,
+    arrow: bool = True,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
     counts pages and records as they arrive; `plan` picks the sync type (cursor.py);
-    `concurrency` page requests in flight per endpoint (concurrent_pages.py)."""
+    `concurrency` page requests in flight per endpoint (concurrent_pages.py); `arrow`
+    hands declared endpoints' records to dlt as Arrow tables (arrow_pages.py), False
+    sends every record through dlt's normalizer."""
+    endpoints = tuple(endpoints)
     config = rest_api_config(
         base_url, api_key, endpoints, page_size, session, progress, plan, concurrency, retry
     )
-    return rest_api_source(config, name=SOURCE_NAME)
+    source = rest_api_source(config, name=SOURCE_NAME)
+    if arrow:
+        for endpoint in endpoints:
+            schema = table_schema(endpoint.name, endpoint.primary_key)
+            if ArrowRecords.supports(schema):
+                resource = source.resources[endpoint.name]
+                resource.apply_hints(columns=DLT_COLUMNS)
+                resource.add_step(PageBatches(), insert_at=1)  # right after the paginator
+                resource.add_step(ArrowRecords(schema, current_load_id))  # after every other step
+    return source

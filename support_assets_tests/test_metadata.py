@@ -11,10 +11,6 @@ from support_assets_tests.helpers import failure_text, rows
 from support_assets_tests.sync_helpers import TICKETS, metadata, sync, warehouse_state
 
 
-def tag_count(sandbox) -> int:
-    return sum(len(r["tags"]) for r in sandbox.store.all_records())
-
-
 def test_metadata_after_a_sync(api_env, sandbox, warehouse):
     result = sync(warehouse, checks=False)
 
@@ -31,10 +27,7 @@ def test_metadata_after_a_sync(api_env, sandbox, warehouse):
         "pages_requested": 3,
         "api_total": 250,
         "rows_loaded": 250,
-        "rows_loaded_by_table": {
-            "customer_support_data": 250,
-            "customer_support_data__tags": tag_count(sandbox),
-        },
+        "rows_loaded_by_table": {"customer_support_data": 250},
         "retries": 0,
         "retry_wait_seconds": 0.0,
         # The first sync starts with no cursor and leaves the newest updated_at.
@@ -85,11 +78,11 @@ def test_a_sync_that_finds_nothing_new_succeeds_says_so_and_changes_nothing(api_
     meta = metadata(result)
     assert meta["nothing_new"] is True
     assert meta["rows_loaded"] == 0
-    assert meta["rows_loaded_by_table"] == {"customer_support_data": 0, "customer_support_data__tags": 0}
+    assert meta["rows_loaded_by_table"] == {"customer_support_data": 0}
     assert meta["dagster/row_count"] == 250
     assert meta["summary"] == "nothing new: the API returned no records; the table is unchanged"
     after = warehouse_state(warehouse.duckdb_path)
-    assert after["tickets"] == before["tickets"] and after["tags"] == before["tags"]
+    assert after["tickets"] == before["tickets"]
 
 
 def test_a_cursor_that_did_not_move_means_nothing_new(tmp_path):
