@@ -85,15 +85,23 @@ class Warehouse:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
 
-    def pipeline(self) -> Any:
+    def pipeline(self, connection: Any = None) -> Any:
         import dlt
 
         return dlt.pipeline(
             pipeline_name="support_api",
-            destination=dlt.destinations.duckdb(str(self.workdir / "support.duckdb")),
+            destination=dlt.destinations.duckdb(connection or str(self.workdir / "support.duckdb")),
             dataset_name="support_api",
             pipelines_dir=str(self.workdir / "dlt"),
         )
+
+    def run(self, source: Any) -> None:
+        """One sync, on one DuckDB connection, as WarehouseResource.sync_pipeline does."""
+        import dlt
+
+        settings = dict(dlt.config.get("destination.duckdb.credentials.global_config") or {})
+        with duckdb.connect(str(self.workdir / "support.duckdb"), config=settings) as connection:
+            self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
 
 
 def dlt_defaults(url: str, key: str, workdir: Path) -> int:
@@ -135,8 +143,7 @@ def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     from support_assets.source import support_api_source
 
     warehouse = Warehouse(workdir)
-    source = support_api_source(url, key, **options)
-    warehouse.pipeline().run(source, loader_file_format=warehouse.loader_file_format)
+    warehouse.run(support_api_source(url, key, **options))
     return _rows(workdir / "support.duckdb")
 
 
@@ -168,7 +175,7 @@ def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, An
         source = support_api_source(url, key, plan=SyncPlan())
         requests.post(f"{url}/_sandbox/reset-log", timeout=30)
         started = time.perf_counter()
-        warehouse.pipeline().run(source, loader_file_format=warehouse.loader_file_format)
+        warehouse.run(source)
         seconds = time.perf_counter() - started
         served = requests.get(f"{url}/_sandbox/requests", timeout=60).json()
         return seconds, sum(1 for r in served if r["path"] == "/v1/resource")

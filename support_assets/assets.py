@@ -79,8 +79,8 @@ def build_support_api_assets(
         plan = config.plan()  # sync.py: incremental (default), full_refresh or backfill
         context.log.info(f"{plan.sync_type.value} sync")
         progress = SyncProgress(log=context.log.info)
-        with sync_errors(context, retry):  # retry what can pass, fail at once on the rest
-            pipeline = warehouse.pipeline()
+        # sync_errors: retry what can pass, fail at once on the rest.
+        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline:
             before = snapshot(pipeline, [e.name for e in endpoints])
             results = dlt.run(
                 context=context,

@@ -1,11 +1,13 @@
 """The real materialization path over real HTTP: the sandbox, Dagster, dlt, DuckDB."""
 
+import subprocess
 import sys
 
 import dagster as dg
 
 from support_assets.api import Endpoint
 from support_assets.definitions import build_definitions
+from support_assets.sandbox import Fault
 
 from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli
 
@@ -42,6 +44,21 @@ def test_a_second_sync_merges_updates_in_place(api_env, sandbox, warehouse):
     db = warehouse.duckdb_path
     assert rows(db, f"select count(*), count(distinct id) from {TICKETS}") == [(255, 255)]
     assert rows(db, f"select subject from {TICKETS} where id = 7") == [("changed upstream",)]
+
+
+def another_process_can_write(duckdb_path) -> bool:
+    """DuckDB lets one process at a time open a file for writing."""
+    probe = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('checkpoint')"
+    return subprocess.run([sys.executable, "-c", probe, str(duckdb_path)], capture_output=True).returncode == 0
+
+
+def test_a_sync_holds_the_duckdb_file_only_while_it_runs(api_env, sandbox, warehouse):
+    assert materialize(build_definitions(), warehouse).success
+    assert another_process_can_write(warehouse.duckdb_path)
+
+    sandbox.faults.add(Fault(status=401, path="/v1/resource"))
+    assert not materialize(build_definitions(), warehouse).success
+    assert another_process_can_write(warehouse.duckdb_path)
 
 
 def test_two_endpoints_load_as_two_assets(api_env, sandbox, warehouse):
