@@ -5,7 +5,7 @@ at 100,000 tickets that was 4.2 of a sync's 7.8 s. An Arrow table skips that ste
 writes it to Parquet during extract and the load imports the file as it is
 (docs/performance.md). Two steps on each declared endpoint's rest_api resource do it:
 
-- `PageBatches`, right after the paginator: joins pages into batches of `batch_size`
+- `PageBatches`, right after the paginator: joins pages into batches of `BATCH_SIZE`
   records, because dlt spends ~4 ms on every item it extracts, whatever its size. A batch
   ends when it is full or when the page's paginator has no next page, so the last records
   are never held back.
@@ -101,39 +101,34 @@ class ArrowRecords(_Step):
         self.load_id = load_id
         # What the JSON records are read as: objects as structs, timestamps as text.
         read: dict[str, pa.DataType] = {}
-        self.out: list[tuple[str, Callable[[pa.Table], pa.ChunkedArray]]] = []
+        self.out: list[Callable[[pa.Table], pa.ChunkedArray]] = []  # one per output column
         fields = []  # the table handed to dlt: declared types and nullability, dlt's column order
-        self.objects = {obj: [] for obj in schema.objects}  # object -> its declared keys
+        objects: dict[str, list[pa.Field]] = {obj: [] for obj in schema.objects}  # its declared keys
         for name, hint in schema.columns.items():
             arrow_type = ARROW_TYPES[hint["data_type"]]
             parent = next((o for o in schema.objects if name.startswith(f"{o}__")), None)
             as_read = pa.string() if arrow_type == TIMESTAMP else arrow_type
             if parent is None:
                 read[name] = as_read
-                self.out.append((name, _column(name, arrow_type)))
+                self.out.append(_column(name, arrow_type))
             else:
-                self.objects[parent].append(pa.field(name[len(parent) + 2 :], as_read))
-                self.out.append((name, _field_of(parent, name[len(parent) + 2 :], arrow_type)))
+                objects[parent].append(pa.field(name[len(parent) + 2 :], as_read))
+                self.out.append(_field_of(parent, name[len(parent) + 2 :], arrow_type))
             fields.append(pa.field(name, arrow_type, nullable=hint.get("nullable", True)))
-        for obj, keys in self.objects.items():
+        for obj, keys in objects.items():
             read[obj] = pa.struct(keys)
         for name, hint in schema.lists.items():
             read[name] = pa.list_(ARROW_TYPES[hint["data_type"]])
-            self.out.append((name, _column(name, read[name])))
+            self.out.append(_column(name, read[name]))
             fields.append(pa.field(name, read[name]))
         read[POSITION_COLUMN] = pa.int64()
-        self.out.append((POSITION_COLUMN, _column(POSITION_COLUMN, pa.int64())))
-        fields += [
-            pa.field(POSITION_COLUMN, pa.int64(), nullable=False),
-            pa.field("_dlt_load_id", pa.string(), nullable=False),
-            pa.field("_dlt_id", pa.string(), nullable=False),
-        ]
+        self.out.append(_column(POSITION_COLUMN, pa.int64()))
+        fields.append(pa.field(POSITION_COLUMN, pa.int64(), nullable=False))
+        fields += [pa.field(name, pa.string(), nullable=False) for name in DLT_COLUMNS]
         self.read_schema = pa.schema(list(read.items()))
         self.arrow_schema = pa.schema(fields)
         self.known = set(read)
-        self.object_keys = {obj: {f.name for f in keys} for obj, keys in self.objects.items()}
-        self.fast_batches = 0
-        self.record_batches = 0
+        self.object_keys = {obj: {f.name for f in keys} for obj, keys in objects.items()}
 
     @classmethod
     def supports(cls, schema: TableSchema) -> bool:
@@ -148,11 +143,7 @@ class ArrowRecords(_Step):
         if load_id is None:
             return item  # iterated outside a pipeline (e.g. `list(resource)`): records, as dlt gives
         table = self.to_arrow(item, load_id)
-        if table is None:
-            self.record_batches += 1
-            return item
-        self.fast_batches += 1
-        return table
+        return item if table is None else table
 
     def to_arrow(self, records: list[dict], load_id: str) -> Optional[pa.Table]:
         """The batch as an Arrow table, or None if it holds anything not typed exactly."""
@@ -163,7 +154,7 @@ class ArrowRecords(_Step):
                 return None
         try:
             read = pa.Table.from_pylist(records, schema=self.read_schema)
-            columns = [make(read) for _, make in self.out]
+            columns = [make(read) for make in self.out]
         except ARROW_ERRORS:
             return None  # e.g. "42" for a bigint: dlt's normalizer coerces it, as before
         rows = len(records)
