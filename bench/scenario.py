@@ -96,12 +96,16 @@ class Warehouse:
         )
 
     def run(self, source: Any) -> None:
-        """One sync, on one DuckDB connection, as WarehouseResource.sync_pipeline does."""
+        """One sync as the asset runs it: on one DuckDB connection (WarehouseResource.sync_pipeline)
+        and with fewer garbage-collector passes (gc_pauses.py)."""
         import dlt
+
+        from support_assets.gc_pauses import fewer_gc_pauses
 
         settings = dict(dlt.config.get("destination.duckdb.credentials.global_config") or {})
         with duckdb.connect(str(self.workdir / "support.duckdb"), config=settings) as connection:
-            self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
+            with fewer_gc_pauses():
+                self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
 
 
 def dlt_defaults(url: str, key: str, workdir: Path) -> int:

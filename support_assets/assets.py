@@ -8,6 +8,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .errors import sync_errors
+from .gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
@@ -80,7 +81,7 @@ def build_support_api_assets(
         context.log.info(f"{plan.sync_type.value} sync")
         progress = SyncProgress(log=context.log.info)
         # sync_errors: retry what can pass, fail at once on the rest.
-        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline:
+        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline, fewer_gc_pauses():
             before = snapshot(pipeline, [e.name for e in endpoints])
             results = dlt.run(
                 context=context,
