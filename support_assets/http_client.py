@@ -95,7 +95,7 @@ def http_session(
 
 def _read_environment_once_per_host(session: requests.Session) -> None:
     """requests reads proxy and CA settings from the environment for every request (dlt's
-    client asks it to): 0.2 s of a 1,000-page sync. The environment does not change within
+    client asks it to): ~0.1 s of a 1,000-page sync. The environment does not change within
     a sync, so read it once per scheme and host; the proxies and NO_PROXY still apply."""
     merge = session.merge_environment_settings
     cache: dict[tuple, dict[str, Any]] = {}
