@@ -98,14 +98,11 @@ class Warehouse:
     def run(self, source: Any) -> None:
         """One sync as the asset runs it: on one DuckDB connection (WarehouseResource.sync_pipeline)
         and with fewer garbage-collector passes (gc_pauses.py)."""
-        import dlt
-
+        from support_assets.duckdb_connection import sync_connection
         from support_assets.gc_pauses import fewer_gc_pauses
 
-        settings = dict(dlt.config.get("destination.duckdb.credentials.global_config") or {})
-        with duckdb.connect(str(self.workdir / "support.duckdb"), config=settings) as connection:
-            with fewer_gc_pauses():
-                self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
+        with sync_connection(str(self.workdir / "support.duckdb")) as connection, fewer_gc_pauses():
+            self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
 
 
 def dlt_defaults(url: str, key: str, workdir: Path) -> int:

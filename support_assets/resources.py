@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import dagster as dg
 import dlt
@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .cursor import SyncPlan
+from .duckdb_connection import sync_connection
 from .http_client import http_session
 from .probe import count_changed
 from .progress import SyncProgress
@@ -92,20 +93,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def sync_pipeline(self) -> Iterator[dlt.Pipeline]:
-        """The pipeline of one sync. On DuckDB it holds one connection for the whole sync
-        and closes it at the end: dlt alone opens and closes the file for every step of a
-        load, half of an incremental sync's load time (docs/performance.md)."""
+        """The pipeline of one sync; on DuckDB on one connection for the whole sync,
+        closed at its end (duckdb_connection.py)."""
         if self.destination != "duckdb":
             yield self.pipeline()
             return
-        Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-        # The settings dlt would apply to its own connections ([destination.duckdb.credentials]).
-        settings: dict[str, Any] = dict(dlt.config.get("destination.duckdb.credentials.global_config") or {})
-        connection = duckdb.connect(self.duckdb_path, config=settings)
-        try:
+        with sync_connection(self.duckdb_path) as connection:
             yield self.pipeline(connection)
-        finally:
-            connection.close()
 
     @property
     def loader_file_format(self) -> Optional[str]:
