@@ -56,7 +56,7 @@ def build_support_api_assets(
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
     # The source's shape (resource names) is all the specs need; no request is made.
-    shape = support_api_source("http://unused.invalid", "", endpoints)
+    shape = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
     specs = [
         translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
         for resource in shape.selected_resources.values()

@@ -64,8 +64,10 @@ class TableSchema:
             description="Position among the records of its sync; the last copy of an id wins.",
         )
         lists = {
-            name: column("json", description=f"{items.get('description', name)} (a JSON list of {items['data_type']})")
-            for name, items in self.lists.items()
+            name: column(
+                "json", description=f"{hint.get('description', name)} (a JSON list of {hint['data_type']})"
+            )
+            for name, hint in self.lists.items()
         }
         return {**self.columns, **lists, POSITION_COLUMN: position}
 

@@ -10,7 +10,6 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
-from .arrow_pages import DLT_COLUMNS, ArrowRecords, PageBatches, current_load_id
 from .concurrent_pages import PagePrefetcher
 from .cursor import SyncPlan
 from .http_client import http_session
@@ -170,6 +169,10 @@ def support_api_source(
     )
     source = rest_api_source(config, name=SOURCE_NAME)
     if arrow:
+        # Imported here: pyarrow is 0.16 s of loading the code location, which builds a
+        # source only for its resource names (assets.py).
+        from .arrow_pages import DLT_COLUMNS, ArrowRecords, PageBatches, current_load_id
+
         for endpoint in endpoints:
             schema = table_schema(endpoint.name, endpoint.primary_key)
             if ArrowRecords.supports(schema):

@@ -18,9 +18,8 @@ from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
 from .schema import TableSchema
 
 
-# JSON value types that dlt stores in a column of each data type as they are, without coercion.
-# Checking `type(value) in AS_IS[data_type]` first spares dlt's general coercion for nearly
-# every value (validation cost: docs/performance.md).
+# JSON value types that dlt stores in a column of each data type as they are, without coercion:
+# a page whose values all are (or are null) needs no per-record check (`_plainly_valid`).
 AS_IS: dict[str, tuple[type, ...]] = {
     "bigint": (int,),
     "double": (float, int),
@@ -119,7 +118,7 @@ class ResponseValidator:
             if name.startswith(f"{obj}__")
         ]
         self.required = [n for n in schema.required if n in self.scalars and n != primary_key]
-        # (column, data type, types taken as is) for the per-record loop.
+        # (column, data type, types stored as is) for the column-wise check.
         self.scalar_checks = [(n, t, AS_IS.get(t or "", ())) for n, t in self.scalars.items()]
         self.flattened_checks = [(o, f, t, AS_IS.get(t or "", ())) for o, f, t in self.flattened]
         self.list_checks = [
@@ -233,10 +232,7 @@ class ResponseValidator:
         if id_ is None:
             missing = "is null" if key in record else "is missing"
             raise SchemaViolation(f"{where}: {ordinal} has no `{key}` (it {missing})")
-        key_type = self.scalars.get(key)
-        if type(id_) not in AS_IS.get(key_type or "", ()) and (
-            isinstance(id_, (dict, list, bool)) or not _fits(key_type, id_)
-        ):
+        if isinstance(id_, (dict, list, bool)) or not _fits(self.scalars.get(key), id_):
             raise SchemaViolation(
                 f"{where}: {ordinal}: `{key}` is {_kind(id_)}, not {self.scalars.get(key) or 'a scalar'}"
             )
@@ -246,11 +242,9 @@ class ResponseValidator:
             if record.get(name) is None:
                 state = "null" if name in record else "missing"
                 raise SchemaViolation(f"{where}: {ref}: `{name}` is {state}; the schema declares it not null")
-        for name, data_type, as_is in self.scalar_checks:
+        for name, data_type in self.scalars.items():
             value = record.get(name)
-            if value is None or type(value) in as_is:
-                continue
-            if not _fits(data_type, value):
+            if value is not None and not _fits(data_type, value):
                 raise SchemaViolation(
                     f"{where}: {ref}: `{name}` is {_kind(value)}; the schema declares {data_type}"
                 )
@@ -261,26 +255,23 @@ class ResponseValidator:
                     f"{where}: {ref}: `{obj}` is {_kind(value)}; the schema declares an object"
                     f" (columns {obj}__*)"
                 )
-        for obj, field, data_type, as_is in self.flattened_checks:
+        for obj, field, data_type in self.flattened:
             value = (record.get(obj) or {}).get(field)
-            if value is None or type(value) in as_is:
-                continue
-            if not _fits(data_type, value):
+            if value is not None and not _fits(data_type, value):
                 raise SchemaViolation(
                     f"{where}: {ref}: `{obj}.{field}` is {_kind(value)}; the schema declares {data_type}"
                 )
-        for name, data_type, as_is in self.list_checks:
+        for name, hint in self.schema.lists.items():
             value = record.get(name)
             if value is None:
                 continue
+            data_type = hint.get("data_type")
             if not isinstance(value, list):
                 raise SchemaViolation(
                     f"{where}: {ref}: `{name}` is {_kind(value)}; the schema declares a list"
                     f" of {data_type} (a json column)"
                 )
             for item in value:
-                if type(item) in as_is:
-                    continue
                 if isinstance(item, (dict, list)) or not _fits(data_type, item):
                     raise SchemaViolation(
                         f"{where}: {ref}: an item of `{name}` is {_kind(item)}; the schema"
