@@ -14,6 +14,7 @@ from support_assets import arrow_pages
 from support_assets.arrow_pages import ArrowRecords, PageBatches
 from support_assets.cursor import SyncPlan, SyncType
 from support_assets.sandbox import SandboxServer
+from support_assets.sandbox.store import RecordStore
 from support_assets.source import support_api_source
 
 BASE_URL = "https://api.example.test"
@@ -151,8 +152,7 @@ def serve(records):
 
 
 def tickets_like_the_sandbox(count):
-    with SandboxServer(api_key="unused", records=count) as server:
-        return server.store.all_records()
+    return RecordStore("customer_support_data", count).all_records()
 
 
 @pytest.mark.parametrize("fields, path", ODD_BUT_VALID.values(), ids=ODD_BUT_VALID.keys())

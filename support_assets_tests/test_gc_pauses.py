@@ -5,10 +5,9 @@ import gc
 import pytest
 
 from support_assets.arrow_pages import ArrowRecords
-from support_assets.definitions import build_definitions
 from support_assets.gc_pauses import SYNC_THRESHOLD, fewer_gc_pauses
 
-from support_assets_tests.test_end_to_end import materialize
+from support_assets_tests.sync_helpers import sync
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +48,7 @@ def test_a_sync_through_dagster_collects_less_while_it_extracts_and_as_before_af
 
     monkeypatch.setattr(ArrowRecords, "to_arrow", spy)
 
-    assert materialize(build_definitions(), warehouse).success
+    assert sync(warehouse, checks=False).success
 
     assert during and set(during) == {SYNC_THRESHOLD}
     assert gc.get_threshold()[0] == 700
