@@ -88,9 +88,11 @@ class Warehouse:
     def pipeline(self, connection: Any = None) -> Any:
         import dlt
 
+        from support_assets import destinations
+
         return dlt.pipeline(
             pipeline_name="support_api",
-            destination=dlt.destinations.duckdb(connection or str(self.workdir / "support.duckdb")),
+            destination=destinations.duckdb(connection or str(self.workdir / "support.duckdb")),
             dataset_name="support_api",
             pipelines_dir=str(self.workdir / "dlt"),
         )

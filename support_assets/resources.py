@@ -12,6 +12,7 @@ from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from . import destinations
 from .cursor import SyncPlan
 from .duckdb_connection import sync_connection
 from .http_client import http_session
@@ -110,10 +111,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def _destination(
         self, connection: Optional[duckdb.DuckDBPyConnection] = None
-    ) -> dlt.destinations.duckdb | dlt.destinations.postgres:
+    ) -> destinations.duckdb | destinations.postgres:
         if self.destination == "duckdb":
             Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(
+            return destinations.duckdb(
                 credentials=connection or self.duckdb_path, replace_strategy=REPLACE_STRATEGY
             )
         if self.destination == "postgres":
@@ -131,10 +132,10 @@ MISSING_POSTGRES = (
 )
 
 
-def _postgres_destination() -> dlt.destinations.postgres:
+def _postgres_destination() -> destinations.postgres:
     """dlt's postgres destination, its credentials checked now: without them dlt would
     fail mid-run with a long provider dump, and the retry policy would try again."""
-    destination = dlt.destinations.postgres(replace_strategy=REPLACE_STRATEGY)
+    destination = destinations.postgres(replace_strategy=REPLACE_STRATEGY)
     try:
         credentials = destination.configuration(None, accept_partial=True).credentials
     except ConfigurationException:  # e.g. not a connection string; the value may be secret
