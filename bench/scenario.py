@@ -225,6 +225,10 @@ SCENARIOS: dict[str, Callable[..., int]] = {
 def warm_up(scenario: str, workdir: Path) -> None:
     """Imports and a tiny sync, untimed: what is measured is the sync, not Python loading
     its modules on first use (a `dagster asset materialize` process pays that once more)."""
+    if scenario != "hand":
+        # Before pyarrow: the package picks Arrow's allocator as pyarrow loads
+        # (support_assets/__init__.py); the hand loop keeps pyarrow's default.
+        import support_assets  # noqa: F401
     import pyarrow  # noqa: F401
 
     if scenario == "hand":
