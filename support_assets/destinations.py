@@ -16,6 +16,10 @@ import dlt
 from dlt.common.destination.reference import Destination
 
 
+def _keeps_base_adjust_capabilities(factory: type) -> bool:
+    return factory.adjust_capabilities.__func__ is Destination.adjust_capabilities.__func__  # type: ignore[attr-defined]
+
+
 class _CapabilitiesWithoutConfiguration:
     """Mixed in before a dlt destination factory that keeps the base `adjust_capabilities`."""
 
@@ -26,14 +30,8 @@ class _CapabilitiesWithoutConfiguration:
         return super().capabilities(config, naming)  # type: ignore[misc]
 
 
-def _keeps_base_adjust_capabilities(factory: type) -> bool:
-    return factory.adjust_capabilities.__func__ is Destination.adjust_capabilities.__func__  # type: ignore[attr-defined]
-
-
 # Each keeps dlt's name for its type, which the pipeline's state stores: under another name
 # dlt would warn that the state's destination is ignored.
-
-
 class duckdb(_CapabilitiesWithoutConfiguration, dlt.destinations.duckdb):
     """dlt.destinations.duckdb, taking the same arguments."""
 

@@ -11,8 +11,8 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from . import destinations
+from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .cursor import SyncPlan
 from .duckdb_connection import sync_connection
 from .http_client import http_session
