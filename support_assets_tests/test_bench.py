@@ -1,6 +1,7 @@
 """`make bench` keeps working: every scenario runs end to end on a small sandbox, and the
 `dlt` scenario is the same pipeline the Dagster asset runs. (No timings are asserted.)"""
 
+import subprocess
 import sys
 
 import pytest
@@ -64,3 +65,15 @@ def test_a_scenario_that_loses_records_fails_the_bench(tmp_path, monkeypatch):
 
     with pytest.raises(RuntimeError, match="left 99 rows, not 100"):
         run.measure(("hand",), 100, 0.0, 1, tmp_path, [])
+
+
+def test_the_destination_lookups_bench_compares_both_factories():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "destination_lookups.py"),
+         "--records", "300", "--repeats", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert set(lines) == {"dlt.destinations.duckdb", "destinations.duckdb"}
+    assert lines["destinations.duckdb"].endswith(" 0 of them for capabilities")
+    assert not lines["dlt.destinations.duckdb"].endswith(" 0 of them for capabilities")
