@@ -63,22 +63,6 @@ class Lookups:
         self.total = self.for_capabilities = 0
 
 
-class FactoryWarehouse(Warehouse):
-    """The bench's warehouse with the destination factory to compare."""
-
-    def __init__(self, workdir: Path, factory: Any) -> None:
-        super().__init__(workdir)
-        self.factory = factory
-
-    def pipeline(self, connection: Any = None) -> Any:
-        return dlt.pipeline(
-            pipeline_name="support_api",
-            destination=self.factory(connection or str(self.workdir / "support.duckdb")),
-            dataset_name="support_api",
-            pipelines_dir=str(self.workdir / "dlt"),
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -110,7 +94,7 @@ def main() -> None:
                     source = support_api_source(sandbox.url, sandbox.key, plan=SyncPlan())
                     lookups.reset()
                     started = time.perf_counter()
-                    FactoryWarehouse(work, factory).run(source)
+                    Warehouse(work, factory).run(source)
                     seen[name].append(
                         (time.perf_counter() - started, lookups.total, lookups.for_capabilities))
     finally:

@@ -82,17 +82,19 @@ class Warehouse:
 
     loader_file_format = "parquet"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, factory: Any = None) -> None:
         self.workdir = workdir
+        self.factory = factory  # the destination factory; None: support_assets.destinations.duckdb
 
     def pipeline(self, connection: Any = None) -> Any:
         import dlt
 
         from support_assets import destinations
 
+        factory = self.factory or destinations.duckdb
         return dlt.pipeline(
             pipeline_name="support_api",
-            destination=destinations.duckdb(connection or str(self.workdir / "support.duckdb")),
+            destination=factory(connection or str(self.workdir / "support.duckdb")),
             dataset_name="support_api",
             pipelines_dir=str(self.workdir / "dlt"),
         )
