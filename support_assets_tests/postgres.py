@@ -18,7 +18,7 @@ import pytest
 HOST = os.environ.get("SUPPORT_TEST_PG_HOST", "127.0.0.1")
 PORT = int(os.environ.get("SUPPORT_TEST_PG_PORT", "5432"))
 USER = "postgres"
-# Trust auth ignores the password, but dlt's PostgresCredentials requires one.
+# For dagster.yaml's DAGSTER_PG_PASSWORD (deployment.py); trust auth ignores it.
 PASSWORD = "trust-auth-ignores-this"
 
 
@@ -44,8 +44,8 @@ class Database:
 
     @property
     def url(self) -> str:
-        """The connection string dlt and dagster-postgres take."""
-        return f"postgresql://{USER}:{PASSWORD}@{HOST}:{PORT}/{self.name}"
+        """The connection string dlt and dagster-postgres take; no password (trust auth)."""
+        return f"postgresql://{USER}@{HOST}:{PORT}/{self.name}"
 
     def connect(self):
         return psycopg2.connect(host=HOST, port=PORT, user=USER, dbname=self.name)
