@@ -111,7 +111,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def load_settings(self) -> LoadSettings:
         """File format, table format and merge strategy, from the destination's capabilities."""
         with _clear_failure():
-            return load_settings(self._destination(), self.destination, self.table_format)
+            destination = destination_from_name(self.destination)
+            return load_settings(destination, self.destination, self.table_format)
 
     @property
     def loader_file_format(self) -> Optional[str]:
@@ -121,12 +122,11 @@ class WarehouseResource(dg.ConfigurableResource):
         """The destination, its settings checked before any request to the API: without
         them dlt would fail mid-run with a long provider dump, and the retry policy would
         try again."""
-        arguments: dict = {}
-        if self.destination == "duckdb":
+        if self.destination == "duckdb":  # its one setting is given here: nothing to check
             Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            arguments["credentials"] = connection or self.duckdb_path
+            return destination_from_name("duckdb", credentials=connection or self.duckdb_path)
         with _clear_failure():
-            destination = destination_from_name(self.destination, **arguments)
+            destination = destination_from_name(self.destination)
             check_configured(destination, self.destination)
         return destination
 

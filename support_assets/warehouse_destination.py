@@ -43,9 +43,10 @@ class LoadSettings:
 
 
 def destination_from_name(name: str, **arguments: Any) -> Destination:
-    """dlt's destination factory for `name`, its credentials checked: duckdb and postgres
-    through destinations.py (no configuration lookup per capabilities call), any other
-    through dlt's registry. Raises DestinationError."""
+    """dlt's destination for `name`: duckdb and postgres through destinations.py (no
+    configuration lookup per capabilities call, PostgreSQL without a password), any other
+    through dlt's registry; full refreshes through staging where it supports that. Raises
+    DestinationError; check_configured looks at its settings."""
     own = {"duckdb": destinations.duckdb, "postgres": destinations.postgres}.get(name)
     try:
         destination = own(**arguments) if own else Destination.from_reference(name, **arguments)
@@ -61,9 +62,11 @@ def destination_from_name(name: str, **arguments: Any) -> Destination:
         ) from None
     if "replace_strategy" in arguments:
         return destination
-    if REPLACE_STRATEGY in (destination.capabilities().supported_replace_strategies or ()) and (
-        "replace_strategy" in {f.name for f in dataclasses.fields(destination.spec)}
-    ):
+    try:
+        replaces = destination.capabilities().supported_replace_strategies or ()
+    except ConfigurationException:  # check_configured says what is wrong
+        return destination
+    if REPLACE_STRATEGY in replaces and "replace_strategy" in {f.name for f in dataclasses.fields(destination.spec)}:
         return destination_from_name(name, **arguments, replace_strategy=REPLACE_STRATEGY)
     return destination
 
