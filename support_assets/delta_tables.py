@@ -17,7 +17,8 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 
 def on_filesystem(pipeline: dlt.Pipeline) -> bool:
-    return pipeline.destination is not None and pipeline.destination.destination_type == "dlt.destinations.filesystem"
+    destination = pipeline.destination
+    return destination is not None and destination.destination_type == "dlt.destinations.filesystem"
 
 
 class DeltaTablesClient:

@@ -66,7 +66,8 @@ def destination_from_name(name: str, **arguments: Any) -> Destination:
         replaces = destination.capabilities().supported_replace_strategies or ()
     except ConfigurationException:  # check_configured says what is wrong
         return destination
-    if REPLACE_STRATEGY in replaces and "replace_strategy" in {f.name for f in dataclasses.fields(destination.spec)}:
+    settings = {field.name for field in dataclasses.fields(destination.spec)}
+    if REPLACE_STRATEGY in replaces and "replace_strategy" in settings:
         return destination_from_name(name, **arguments, replace_strategy=REPLACE_STRATEGY)
     return destination
 
@@ -107,7 +108,9 @@ def _missing_fields(config: BaseConfiguration, prefix: str = "") -> list[str]:
     return missing
 
 
-def load_settings(destination: Destination, name: str, table_format: Optional[str] = None) -> LoadSettings:
+def load_settings(
+    destination: Destination, name: str, table_format: Optional[str] = None
+) -> LoadSettings:
     """The file format, table format and merge strategy of a sync, from the destination's
     capabilities: parquet wherever the destination takes it (the Arrow path writes it
     without converting a record; DuckDB loads 100k records in 11 s and 0.4 GB with it,
@@ -139,5 +142,6 @@ def load_settings(destination: Destination, name: str, table_format: Optional[st
 def _merge_strategies(caps: Any, table_format: Optional[str]) -> list[str]:
     strategies = list(caps.supported_merge_strategies or ())
     if caps.merge_strategies_selector is not None:
-        strategies = list(caps.merge_strategies_selector(strategies, table_schema={"table_format": table_format}))
+        table = {"table_format": table_format}
+        strategies = list(caps.merge_strategies_selector(strategies, table_schema=table))
     return strategies

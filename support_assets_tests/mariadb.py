@@ -24,7 +24,9 @@ USER = "root"
 
 
 def _connect(database: str | None = None):
-    return pymysql.connect(host=HOST, port=PORT, user=USER, database=database, connect_timeout=5, autocommit=True)
+    return pymysql.connect(
+        host=HOST, port=PORT, user=USER, database=database, connect_timeout=5, autocommit=True
+    )
 
 
 def require_server() -> None:
