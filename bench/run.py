@@ -1,6 +1,6 @@
 """Every sync scenario side by side in one run, against the sandbox API: `make bench`.
 
-    python bench/run.py [--quick] [--out bench/results]
+    python bench/run.py [--quick | --destinations] [--out bench/results]
 
 For each record count the sandbox runs in its own process
 (`python -m support_assets.sandbox --port 0 --records N [--latency S]`), and each sync
@@ -25,14 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "bench" / "scenario.py"
+sys.path.insert(0, str(ROOT))  # support_assets_tests' database helpers
 
 
 @dataclass
@@ -48,10 +50,16 @@ class Plan:
     latency: float = 0.05
     latency_scenarios: tuple[str, ...] = ("dlt_defaults", "dlt_sequential", "dlt", "dagster")
     incremental_records: int = 100_000
+    # The other destinations tested here, side by side with `dlt` (DuckDB) at this size.
+    destinations: tuple[str, ...] = ("dlt_postgres", "dlt_mariadb", "dlt_delta")
+    destination_records: int = 100_000
 
 
 FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
 QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None)
+# The destinations part alone: 100k full syncs on each tested destination and the hand loop.
+DESTINATIONS = Plan(repeats=3, sizes=(100_000,), sweep=("hand", "dlt"), growth_records=None,
+                    latency_scenarios=(), incremental_records=0)
 
 
 @dataclass
@@ -100,9 +108,34 @@ class Sandbox:
         self.proc.wait(timeout=30)
 
 
+@contextmanager
+def destination_env(scenario: str, workdir: Path) -> Iterator[dict[str, str]]:
+    """dlt's settings for a destination scenario: a fresh database of the run's own on the
+    loopback servers (dropped afterwards), or a fresh folder for the Delta table."""
+    from support_assets_tests import mariadb, postgres
+
+    if scenario == "dlt_postgres":
+        with postgres.database("bench") as db:
+            yield {"DESTINATION__POSTGRES__CREDENTIALS": db.url}
+    elif scenario == "dlt_mariadb":
+        with mariadb.database("bench") as db:  # on MariaDB the dataset is a database
+            yield {"DESTINATION__SQLALCHEMY__CREDENTIALS": db.url, "BENCH_DATASET": db.name}
+    elif scenario == "dlt_delta":
+        yield {"DESTINATION__FILESYSTEM__BUCKET_URL": str(workdir / "lake")}
+    else:
+        yield {}
+
+
 def run_scenario(scenario: str, sandbox: Sandbox, records: int, workdir: Path) -> dict[str, Any]:
     """One sync in a fresh process; its JSON line plus its peak RSS and CPU time."""
+    with destination_env(scenario, workdir) as destination:
+        return _run_scenario(scenario, sandbox, records, workdir, destination)
+
+
+def _run_scenario(scenario: str, sandbox: Sandbox, records: int, workdir: Path,
+                  destination: dict[str, str]) -> dict[str, Any]:
     env = {
+        **destination,
         **os.environ,
         "SUPPORT_API_KEY": sandbox.key,
         "RUNTIME__DLTHUB_TELEMETRY": "false",  # dlt_defaults runs without our config.toml
@@ -237,6 +270,12 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
                 line += (f"; at {plan.growth_records:,} {big:.0f} MB, growth {big / peak:.2f}× "
                          f"(< 1.2) — {check(big / peak < 1.2)}")
             out.append(line)
+    at = plan.destination_records
+    per_destination = {s: t(s, at) for s in ("dlt", *plan.destinations)}
+    if t("hand", at) and all(per_destination.values()):
+        out.append(f"{at:,} records, full sync per destination (× the hand loop into DuckDB): " + ", ".join(
+            f"{s} {v:.2f} s ({v / t('hand', at):.2f}×, peak {t(s, at, attr='peak_rss_mb'):.0f} MB)"
+            for s, v in per_destination.items()))
     incremental = [r for r in log if r.scenario == "incremental"]
     if incremental:
         requests_ratio = statistics.median(
@@ -294,8 +333,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="one repeat, 10k and 100k records, no 1M memory run (a few minutes)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--destinations", action="store_true",
+                        help="only the 100k full syncs on each tested destination, 3 repeats")
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
+    plan = DESTINATIONS if args.destinations else QUICK if args.quick else FULL
     args.out.mkdir(parents=True, exist_ok=True)
 
     started = time.monotonic()
@@ -305,15 +346,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
         for records in plan.sizes:
             print(f"full syncs of {records:,} records", flush=True)
-            measure(plan.sweep, records, 0.0, plan.repeats, Path(tmp), log)
+            scenarios = plan.sweep + (plan.destinations if records == plan.destination_records else ())
+            measure(scenarios, records, 0.0, plan.repeats, Path(tmp), log)
         if plan.growth_records:
             print(f"memory growth: {plan.growth_records:,} records", flush=True)
             measure(plan.growth, plan.growth_records, 0.0, 1, Path(tmp), log)
-        print(f"latency-bound: {plan.latency * 1000:.0f} ms per response", flush=True)
-        measure(plan.latency_scenarios, plan.latency_records, plan.latency, plan.repeats,
-                Path(tmp), log)
-        print("incremental sync after 1% of the records changed", flush=True)
-        measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.latency_scenarios:
+            print(f"latency-bound: {plan.latency * 1000:.0f} ms per response", flush=True)
+            measure(plan.latency_scenarios, plan.latency_records, plan.latency, plan.repeats,
+                    Path(tmp), log)
+        if plan.incremental_records:
+            print("incremental sync after 1% of the records changed", flush=True)
+            measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
     info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["minutes"] = (time.monotonic() - started) / 60
 

@@ -18,6 +18,10 @@ Scenarios:
                   before the Arrow path (support_assets/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
+  dlt_postgres,   `dlt` into the other destinations tested here, each configured by dlt's own
+  dlt_mariadb,    DESTINATION__... variables (bench/run.py makes a fresh database or folder),
+  dlt_delta       with the file and table format from its capabilities (warehouse_destination.py);
+                  rows are counted through queries.py, as the checks count them
   incremental     `dlt`, then 1% of the records changed, then an incremental sync on
                   `updated_since` (dlt's incremental on the rest_api parameter)
 """
@@ -25,6 +29,7 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -152,6 +157,37 @@ def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     return _rows(workdir / "support.duckdb")
 
 
+# Scenario -> SUPPORT_DESTINATION name.
+DESTINATIONS = {"dlt_postgres": "postgres", "dlt_mariadb": "sqlalchemy", "dlt_delta": "filesystem"}
+
+
+def dlt_destination(scenario: str, url: str, key: str, workdir: Path) -> int:
+    """`dlt` into another destination; BENCH_DATASET names the dataset (on MariaDB a database)."""
+    import dlt
+
+    from support_assets.gc_pauses import fewer_gc_pauses
+    from support_assets.queries import Warehouse as Tables
+    from support_assets.source import support_api_source
+    from support_assets.warehouse_destination import destination_from_name, load_settings
+
+    name = DESTINATIONS[scenario]
+    destination = destination_from_name(name)
+    settings = load_settings(destination, name)
+    pipeline = dlt.pipeline(
+        pipeline_name="support_api",
+        destination=destination,
+        dataset_name=os.environ.get("BENCH_DATASET", "support_api"),
+        pipelines_dir=str(workdir / "dlt"),
+    )
+    with fewer_gc_pauses():
+        pipeline.run(
+            support_api_source(url, key),
+            loader_file_format=settings.loader_file_format,
+            table_format=settings.table_format,
+        )
+    return Tables(pipeline).row_count("customer_support_data") or 0
+
+
 def dagster(url: str, key: str, workdir: Path) -> int:
     import dagster as dg
 
@@ -221,6 +257,7 @@ SCENARIOS: dict[str, Callable[..., int]] = {
     "dlt_records": lambda url, key, workdir: dlt_project(url, key, workdir, arrow=False),
     "dlt_sequential": lambda url, key, workdir: dlt_project(url, key, workdir, concurrency=1),
     "dagster": dagster,
+    **{name: functools.partial(dlt_destination, name) for name in DESTINATIONS},
 }
 
 
@@ -248,6 +285,13 @@ def warm_up(scenario: str, workdir: Path) -> None:
                  loader_file_format=None if scenario == "dlt_defaults" else "parquet")
     import support_assets.source  # noqa: F401
     from dlt.sources.rest_api import rest_api_source  # noqa: F401
+
+    if scenario in DESTINATIONS:  # the destination's client and driver modules
+        from support_assets.warehouse_destination import destination_from_name
+
+        destination_from_name(DESTINATIONS[scenario]).client_class  # noqa: B018 - imports it
+        if scenario == "dlt_delta":
+            import deltalake  # noqa: F401
 
     if scenario == "dagster":
         import dagster as dg

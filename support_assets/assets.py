@@ -82,13 +82,20 @@ def build_support_api_assets(
         progress = SyncProgress(log=context.log.info)
         # sync_errors: retry what can pass, fail at once on the rest.
         with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline, fewer_gc_pauses():
+            load = warehouse.load_settings  # from the destination's capabilities
+            context.log.info(
+                f"destination {warehouse.destination}: {load.loader_file_format} files,"
+                f" merge strategy {load.merge_strategy}"
+                + (f", {load.table_format} tables" if load.table_format else "")
+            )
             before = snapshot(pipeline, [e.name for e in endpoints])
             results = dlt.run(
                 context=context,
                 dlt_source=support_api.source(endpoints, progress, plan, retry),
                 dlt_pipeline=pipeline,
                 dagster_dlt_translator=translator,
-                loader_file_format=warehouse.loader_file_format,
+                loader_file_format=load.loader_file_format,
+                table_format=load.table_format,
             )
             results = with_sync_metadata(
                 results, progress, pipeline, sync_type=plan.sync_type.value, before=before, log=context.log

@@ -1,12 +1,15 @@
 """The SQL that the asset checks and the materialization metadata run against the
-warehouse, through dlt's sql_client so it works on DuckDB and on PostgreSQL alike
-(names quoted by the destination's own rules, only portable SQL)."""
+warehouse, through dlt's sql_client so it works on every SQL destination alike (names
+quoted by the destination's own rules, only portable SQL), and through DuckDB over the
+Delta tables of the filesystem destination (delta_tables.py)."""
 
 import datetime
 from typing import Any, Optional, Sequence
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from .delta_tables import DeltaTablesClient, on_filesystem
 
 
 class Warehouse:
@@ -17,7 +20,8 @@ class Warehouse:
 
     def _query(self, sql_for: Any) -> Optional[list[tuple]]:
         """Runs `sql_for(client)`; None when the table does not exist (no sync yet)."""
-        with self.pipeline.sql_client() as client:
+        client = DeltaTablesClient(self.pipeline) if on_filesystem(self.pipeline) else self.pipeline.sql_client()
+        with client:
             try:
                 return list(client.execute_sql(sql_for(client)) or [])
             except DatabaseUndefinedRelation:

@@ -57,6 +57,18 @@ def test_every_scenario_runs_and_leaves_every_record(tmp_path):
         assert name in report
 
 
+def test_the_destination_scenarios_load_every_record_into_each_destination(tmp_path):
+    plan = run.Plan(repeats=1, sizes=(300,), destination_records=300)
+    log = []
+
+    run.measure(("hand", "dlt", *plan.destinations), 300, 0.0, 1, tmp_path, log)
+
+    assert {r.scenario for r in log} == {"hand", "dlt", "dlt_postgres", "dlt_mariadb", "dlt_delta"}
+    assert all(r.rows == 300 for r in log)
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    assert "300 records, full sync per destination" in run.table(log, plan, info)
+
+
 def test_a_scenario_that_loses_records_fails_the_bench(tmp_path, monkeypatch):
     def short(scenario_name, sandbox, records, workdir):
         return {"seconds": 1.0, "rows": records - 1, "peak_rss_mb": 1, "cpu_seconds": 1}
