@@ -1,0 +1,174 @@
+"""Notices when the collection changes under an offset pagination, and says whether to read it again.
+
+Pure Python, no dlt or Dagster import; the paginator (source.py) feeds it every page. The
+reasoning behind the signals and the re-read is in docs/consistency.md. In short: one *pass*
+reads offsets 0, limit, 2*limit... up to the API's total. A pass has *drifted* when
+
+- two of its responses report different `total`s (a record came or went between them),
+- a page is shorter than the limit while an earlier response said more records follow, or
+- an id arrives twice (records moved right: something was inserted before them).
+
+A response never says *where* a change happened, only that one happened between two
+serves, so any offset from 0 on may have shifted: a drifted pass is followed by another whole
+pass over the same range (same filter), until a pass shows no drift or `max_extra_passes`
+extra passes are spent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Optional
+
+# Extra passes after the first before a sync gives up re-reading and completes with what it
+# has (a collection changing during every pass): at most 3 passes in all.
+DEFAULT_MAX_DRIFT_PASSES = 2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DriftReport:
+    """What drift did to one endpoint's sync, for metadata and the next sync."""
+
+    drift_passes: int = 0  # extra passes made because a pass drifted
+    records_possibly_missed: int = 0  # > 0 only when the bound was hit: see `PassMonitor.end_pass`
+    drift_offsets: list[int] = field(default_factory=list)  # where the last drifted pass saw it
+    # Ids read in an earlier pass and absent from the final pass, which showed no drift:
+    # deleted upstream during the sync (a full refresh removes them again).
+    vanished: set = field(default_factory=set)
+    primary_key: str = "id"
+
+    def __deepcopy__(self, memo: dict) -> "DriftReport":
+        # dlt deep-copies each paginator; its monitor must fill the report the sync reads.
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        return self.records_possibly_missed > 0
+
+
+@dataclass
+class _Response:
+    order: int  # position in the order the API served the pass's responses
+    offset: int
+    total: Optional[int]
+
+
+class PassMonitor:
+    """Watches the passes over one endpoint. `page` takes each response as the paginator
+    consumes it (offset order); `end_pass` says whether to read the range again."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        limit: int,
+        max_extra_passes: int = DEFAULT_MAX_DRIFT_PASSES,
+        report: Optional[DriftReport] = None,
+        keep_vanished: bool = False,
+        notify: Optional[Callable[[str], None]] = None,
+        primary_key: str = "id",
+    ) -> None:
+        if max_extra_passes < 0:
+            raise ValueError(f"max_drift_passes must be >= 0, got {max_extra_passes}")
+        self.endpoint = endpoint
+        self.limit = limit
+        self.max_extra_passes = max_extra_passes
+        self.report = report if report is not None else DriftReport()
+        self.report.primary_key = primary_key
+        self.keep_vanished = keep_vanished  # only a full refresh needs the earlier passes' ids
+        self.notify = notify  # where the sync's progress lines go (the Dagster run's log)
+        self._earlier_ids: set = set()
+        self._new_pass()
+
+    def __deepcopy__(self, memo: dict) -> "PassMonitor":
+        # dlt deep-copies each paginator once per sync of the endpoint; `notify` (a Dagster
+        # logger) cannot be copied, and the report must stay the one the sync reads.
+        return self
+
+    def _new_pass(self) -> None:
+        self._responses: list[_Response] = []
+        self._ids: set = set()
+        self._duplicates = 0
+        self._short_at: list[int] = []
+        self._duplicate_at: list[int] = []
+
+    def page(self, offset: int, total: Optional[int], ids: list[Hashable], order: Optional[int] = None) -> None:
+        order = len(self._responses) if order is None else order
+        self._responses.append(_Response(order, offset, total))
+        before = len(self._ids)
+        self._ids.update(ids)
+        if len(self._ids) - before < len(ids):
+            self._duplicates += len(ids) - (len(self._ids) - before)
+            self._duplicate_at.append(offset)
+        expected = max((r.total for r in self._responses if r.total is not None), default=None)
+        if len(ids) < self.limit and expected is not None and offset + len(ids) < expected:
+            self._short_at.append(offset)
+
+    def drift(self) -> Optional[str]:
+        """What showed this pass drifted, in words with offsets only; None if nothing did."""
+        served = sorted(self._responses, key=lambda r: r.order)
+        changes = [(a, b) for a, b in zip(served, served[1:]) if a.total != b.total and None not in (a.total, b.total)]
+        signs = []
+        if changes:
+            a, b = changes[0]
+            signs.append(
+                f"total went from {a.total} (offset {a.offset}) to {b.total} (offset {b.offset})"
+                + (f" and changed {len(changes) - 1} more time(s)" if len(changes) > 1 else "")
+            )
+        if self._short_at:
+            signs.append(f"short page(s) before the end at offset(s) {self._short_at}")
+        if self._duplicates:
+            signs.append(f"{self._duplicates} id(s) read twice, at offset(s) {self._duplicate_at}")
+        return "; ".join(signs) or None
+
+    def _drift_offsets(self) -> list[int]:
+        served = sorted(self._responses, key=lambda r: r.order)
+        changed = [b.offset for a, b in zip(served, served[1:]) if a.total != b.total]
+        return sorted({*changed, *self._short_at, *self._duplicate_at})
+
+    def _observed_changes(self) -> int:
+        """Records the pass saw come or go: the changes of `total` in serve order, plus
+        duplicates. Each may have moved one record past the pages: a lower bound of what
+        may be missing, not a count of it (docs/consistency.md)."""
+        served = [r.total for r in sorted(self._responses, key=lambda r: r.order) if r.total is not None]
+        return sum(abs(b - a) for a, b in zip(served, served[1:])) + self._duplicates + len(self._short_at)
+
+    def end_pass(self) -> bool:
+        """The pass reached the end of the range: True to read the range again."""
+        drift = self.drift()
+        if drift is None:
+            if self.report.drift_passes and self.keep_vanished:
+                self.report.vanished = self._earlier_ids - self._ids
+            self._earlier_ids = set()
+            return False
+        self.report.drift_offsets = self._drift_offsets()
+        if self.report.drift_passes >= self.max_extra_passes:
+            self.report.records_possibly_missed = max(1, self._observed_changes())
+            log.warning(
+                "%s: the API's data kept changing while it was paged (%s); after %d extra"
+                " pass(es) the sync completes with what it read, up to %d record(s) may be missing"
+                " around offset(s) %s, and the next sync of %s reads its whole range again",
+                self.endpoint, drift, self.report.drift_passes, self.report.records_possibly_missed,
+                self.report.drift_offsets, self.endpoint,
+            )
+            return False
+        self.report.drift_passes += 1
+        message = (
+            f"{self.endpoint}: the API's data changed while it was paged ({drift}); reading it"
+            f" again (extra pass {self.report.drift_passes} of at most {self.max_extra_passes})"
+        )
+        (self.notify or log.info)(message)
+        if self.keep_vanished:
+            self._earlier_ids |= self._ids
+        self._new_pass()
+        return True
+
+
+def ids_of(records: Optional[list[Any]], key: str) -> list[Hashable]:
+    """The primary keys of a page's records (unhashable ones by their text)."""
+    ids = []
+    for record in records or ():
+        value = record.get(key) if isinstance(record, dict) else None
+        ids.append(value if isinstance(value, Hashable) else repr(value))
+    return ids
