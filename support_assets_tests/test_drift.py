@@ -97,9 +97,10 @@ def test_a_full_refresh_under_changes_ends_with_exactly_the_records_upstream(
     assert set(held) == set(upstream(sandbox))  # records deleted upstream are gone too
     assert rows(warehouse.duckdb_path, f"select count(*) - count(distinct id) from {TICKETS}") == [(0,)]
     assert (metadata(result)["drift_passes"], metadata(result)["records_possibly_missed"]) == (1, 0)
-    # The re-read is one more pass over the range: ten pages (eleven after two insertions).
-    first_pass = 10
-    assert len(pages(sandbox)) <= first_pass + len(range(0, len(held), 100)) + concurrency - 1
+    # The re-read costs one more pass over the range; 8 in flight may also fetch pages past an
+    # end that moved (at most 7).
+    passes = 2 * len(range(0, max(RECORDS, len(held)), 100))
+    assert passes <= len(pages(sandbox)) <= passes + concurrency - 1
 
 
 @pytest.mark.parametrize("concurrency", [8, 1])
@@ -213,6 +214,7 @@ def test_a_deleted_at_timestamp_flags_deletions_too(api_env, sandbox, warehouse,
 
 
 def test_no_page_request_runs_or_starts_after_a_failed_sync(api_env, sandbox, warehouse, instance):
+    sandbox.store.add(2000)  # thirty pages
     sandbox.store.update(350, customer_id=None)  # page 4 breaks the declared schema: the sync fails
     sandbox.faults.latency = 0.5
 
@@ -221,7 +223,7 @@ def test_no_page_request_runs_or_starts_after_a_failed_sync(api_env, sandbox, wa
     time.sleep(1.5)  # three times the sandbox's latency: a request still running would land now
 
     assert not result.success
-    assert served_when_it_failed < RECORDS // 100  # the failure came before every page was fetched
+    assert served_when_it_failed < 30  # the failure came before every page was fetched
     assert len(pages(sandbox)) == served_when_it_failed
 
 
