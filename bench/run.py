@@ -48,6 +48,7 @@ class Plan:
     latency: float = 0.05
     latency_scenarios: tuple[str, ...] = ("dlt_defaults", "dlt_sequential", "dlt", "dagster")
     incremental_records: int = 100_000
+    drift_records: int = 20_000
 
 
 FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
@@ -248,6 +249,18 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
             f"{sample['incremental_requests']} requests against {sample['full_requests']} "
             f"({requests_ratio:.1%}, ≤ 2% — {check(requests_ratio <= 0.02)}), time "
             f"{time_ratio:.1%} of the full sync's (≤ 10% — {check(time_ratio <= 0.10)})")
+    drift = [r for r in log if r.scenario == "drift"]
+    if drift:
+        e = drift[0].extra
+        pages = -(-drift[0].records // 100)
+        out.append(
+            f"drift, {drift[0].records:,} records: a full refresh without drift made {e['calm_requests']} "
+            f"requests (the {pages} pages — {check(e['calm_requests'] == pages)}); with a record inserted "
+            f"and one deleted mid-sync {e['drift_requests']} ({e['drift_requests'] / e['calm_requests']:.2f}×: "
+            f"one more pass, ≤ 2× + 7 — {check(e['drift_requests'] <= 2 * pages + 7)}), time "
+            f"{statistics.median(r.seconds / r.extra['calm_seconds'] for r in drift):.2f}× the calm one's; "
+            f"incremental after {e['changed']} changes: {e['incremental_calm_requests']} requests calm, "
+            f"{e['incremental_drift_requests']} with the change mid-sync")
     sequential = t("dlt_sequential", plan.latency_records, plan.latency)
     concurrent = t("dlt", plan.latency_records, plan.latency)
     defaults = t("dlt_defaults", plan.latency_records, plan.latency)
@@ -314,6 +327,8 @@ def main() -> None:
                 Path(tmp), log)
         print("incremental sync after 1% of the records changed", flush=True)
         measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
+        print("full refresh and incremental sync while the data changes (drift)", flush=True)
+        measure(("drift",), plan.drift_records, 0.0, plan.repeats, Path(tmp), log)
     info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["minutes"] = (time.monotonic() - started) / 60
 

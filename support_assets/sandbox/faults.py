@@ -122,13 +122,12 @@ class DriftSchedule:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: list[Drift] = []
-        self._served: dict[str, int] = {}
+        self._pending: list[tuple[Drift, int]] = []  # (drift, page count when it was added)
+        self._served: dict[str, int] = {}  # pages served per path while drifts were pending
 
     def add(self, drift: Drift) -> None:
         with self._lock:
-            self._pending.append(drift)
-            self._served.setdefault(drift.path, 0)
+            self._pending.append((drift, self._served.setdefault(drift.path, 0)))
 
     def serve(self, path: str, answer, store):
         """`answer()` -> (status, body, records), then the drifts it made due, on `store()`."""
@@ -138,10 +137,10 @@ class DriftSchedule:
             result = answer()
             if result[0] == 200 and path in self._served:
                 self._served[path] += 1
-                due = [d for d in self._pending if d.path == path and d.after_page == self._served[path]]
-                for drift in due:
-                    self._pending.remove(drift)
-                    drift.apply(store())
+                due = [(d, n) for d, n in self._pending if d.path == path and d.after_page == self._served[path] - n]
+                for entry in due:
+                    self._pending.remove(entry)
+                    entry[0].apply(store())
             return result
 
     def __len__(self) -> int:
