@@ -20,7 +20,7 @@ Scenarios:
   dagster         this project through Dagster: dg.materialize of the real assets, in process
   incremental     `dlt`, then 1% of the records changed, then an incremental sync on
                   `updated_since` (dlt's incremental on the rest_api parameter)
-  drift           a full refresh and an incremental sync (1% changed), each once without
+  drift           a full refresh and an incremental sync (1% changed, at least 200), each once without
                   and once with a record inserted and one deleted after page 2 is served
 """
 
@@ -239,8 +239,8 @@ def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
         return seconds, sum(1 for r in served if r["path"] == "/v1/resource"), passes
 
     def change_one_percent() -> int:
-        changed = max(1, records // 100)
-        for id in range(1, records + 1, records // changed):
+        changed = min(records, max(records // 100, 200))  # at least two pages, for a change after page 1
+        for id in range(1, records + 1, max(1, records // changed))[:changed]:
             control.post(f"{url}/_sandbox/records/customer_support_data", timeout=30,
                          json={"update": {"id": id, "fields": {"status": "changed"}}})  # may be deleted: 404
         return changed
@@ -252,7 +252,7 @@ def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
     change_one_percent()
     incremental_calm = sync(SyncPlan())
     changed = change_one_percent()
-    incremental_drift = sync(SyncPlan(), after_page=1)  # 1% changed is two pages
+    incremental_drift = sync(SyncPlan(), after_page=1)
     passes = (calm_passes, drift_passes, incremental_calm[2], incremental_drift[2])
     assert passes == (0, 1, 0, 1), passes
     return {
