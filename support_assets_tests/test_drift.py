@@ -11,11 +11,12 @@ import pytest
 from support_assets.api import ENDPOINTS
 from support_assets.definitions import build_definitions
 from support_assets.deletions import DELETED_COLUMN
+from support_assets.drift import PassMonitor
 from support_assets.resources import SupportApiResource
 from support_assets.sandbox import Drift, SandboxServer
 
 from support_assets_tests.helpers import DAGSTER, rows, run_cli
-from support_assets_tests.secret_scan import files_under, leaks_in_files, leaks_in_text
+from support_assets_tests.secret_scan import leaks_in_files, leaks_in_text
 
 TICKETS = "support_api.customer_support_data"
 RECORDS = 1000  # ten pages of 100
@@ -80,6 +81,47 @@ def same_as_upstream(held: dict, sandbox) -> dict:
 
 def log_text(instance, result) -> str:
     return "\n".join(e.user_message or "" for e in instance.all_logs(result.run_id))
+
+
+def read_pass(monitor, pages_by_serve):
+    """Feeds a pass to `monitor`: (offset, ids, total) in the order the API served them."""
+    served = {offset: (order, ids, total) for order, (offset, ids, total) in enumerate(pages_by_serve)}
+    for offset in sorted(served):  # the paginator consumes pages in offset order
+        order, ids, total = served[offset]
+        monitor.page(offset, total, ids, order)
+    return monitor.end_pass()
+
+
+def test_the_signals_of_a_pass_that_drifted():
+    calm = PassMonitor("t", 3)
+    assert read_pass(calm, [(0, [1, 2, 3], 6), (3, [4, 5, 6], 6)]) is False
+    assert calm.report.drift_passes == 0
+    # A deletion behind the read position between the two serves: total drops, id 4 is skipped.
+    assert read_pass(PassMonitor("t", 3), [(0, [1, 2, 3], 6), (3, [5, 6], 5)]) is True
+    # An insertion behind the read position balanced by a deletion ahead: total unchanged,
+    # id 3 comes twice.
+    balanced = PassMonitor("t", 3)
+    assert read_pass(balanced, [(0, [1, 2, 3], 6), (3, [3, 4, 5], 6)]) is True
+    assert balanced.report.drift_offsets == [3]
+    # Served out of order (offset 3 first), then id 1 deleted: offset 0 serves id 4 again.
+    reordered = PassMonitor("t", 3)
+    assert read_pass(reordered, [(3, [4, 5, 6], 6), (0, [2, 3, 4], 5)]) is True
+    assert reordered.report.drift_offsets == [0, 3]
+
+
+def test_a_deletion_behind_balanced_by_an_insertion_ahead_is_invisible_as_documented():
+    # S = 1..6; after page 0 is served, id 2 is deleted and id 9 inserted at the end:
+    # page 3 serves [5, 6, 9]; id 4 is never served, and no signal can say so (docs/consistency.md).
+    monitor = PassMonitor("t", 3)
+    assert read_pass(monitor, [(0, [1, 2, 3], 6), (3, [5, 6, 9], 6)]) is False
+
+
+def test_the_bound_ends_the_passes_and_says_what_may_be_missing():
+    monitor = PassMonitor("t", 3, max_extra_passes=1)
+    assert read_pass(monitor, [(0, [1, 2, 3], 6), (3, [5, 6], 5)]) is True
+    assert read_pass(monitor, [(0, [1, 3, 5], 5), (3, [7], 4)]) is False
+    assert monitor.report.drift_passes == 1
+    assert monitor.report.records_possibly_missed >= 1 and monitor.report.drift_offsets == [3]
 
 
 @pytest.mark.parametrize("concurrency", [8, 1])
@@ -181,7 +223,7 @@ def test_a_collection_that_changes_on_every_pass_ends_the_sync_and_the_next_one_
     text = log_text(instance, bounded) + log_text(instance, after)
     assert "reading its whole range" in text
     assert not leaks_in_text(api_key, text)
-    assert not leaks_in_files(api_key, *files_under(tmp_path))
+    assert leaks_in_files(api_key, tmp_path) == []
 
 
 def test_flagged_deletions_leave_the_warehouse_on_the_next_incremental_sync(api_env, sandbox, warehouse, instance):
