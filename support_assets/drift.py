@@ -91,6 +91,7 @@ class PassMonitor:
         self._ids: set = set()
         self._duplicates = 0
         self._short_at: list[int] = []
+        self._most = 0  # the largest `total` of the pass so far
         self._duplicate_at: list[int] = []
 
     def page(self, offset: int, total: Optional[int], ids: list[Hashable], order: Optional[int] = None) -> None:
@@ -101,8 +102,9 @@ class PassMonitor:
         if len(self._ids) - before < len(ids):
             self._duplicates += len(ids) - (len(self._ids) - before)
             self._duplicate_at.append(offset)
-        expected = max((r.total for r in self._responses if r.total is not None), default=None)
-        if len(ids) < self.limit and expected is not None and offset + len(ids) < expected:
+        if total is not None:
+            self._most = max(self._most, total)
+        if len(ids) < self.limit and offset + len(ids) < self._most:
             self._short_at.append(offset)
 
     def drift(self) -> Optional[str]:

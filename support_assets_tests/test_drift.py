@@ -17,6 +17,7 @@ from support_assets.sandbox import Drift, SandboxServer
 
 from support_assets_tests.helpers import DAGSTER, rows, run_cli
 from support_assets_tests.secret_scan import leaks_in_files, leaks_in_text
+from support_assets_tests.sync_helpers import metadata
 
 TICKETS = "support_api.customer_support_data"
 RECORDS = 1000  # ten pages of 100
@@ -50,11 +51,6 @@ def sync(sandbox, warehouse, instance, concurrency=8, endpoints=ENDPOINTS, **con
         instance=instance,
         raise_on_error=False,
     )
-
-
-def metadata(result) -> dict:
-    [event] = result.get_asset_materialization_events()
-    return {key: value.value for key, value in event.materialization.metadata.items()}
 
 
 def pages(sandbox) -> list:
