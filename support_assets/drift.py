@@ -17,12 +17,17 @@ extra passes are spent.
 from __future__ import annotations
 
 import logging
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional
 
 # Extra passes after the first before a sync gives up re-reading and completes with what it
 # has (a collection changing during every pass): at most 3 passes in all.
 DEFAULT_MAX_DRIFT_PASSES = 2
+# Pages (in offset order) whose ids a new page is compared with for repeats: records that moved
+# right by up to this many pages show as a repeat; moves balanced in `total` and farther than
+# this go unseen (docs/consistency.md). Bounded, so memory does not grow with the collection.
+DUPLICATE_WINDOW = 32
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,10 @@ class DriftReport:
     drift_passes: int = 0  # extra passes made because a pass drifted
     records_possibly_missed: int = 0  # > 0 only when the bound was hit: see `PassMonitor.end_pass`
     drift_offsets: list[int] = field(default_factory=list)  # where the last drifted pass saw it
-    # Ids read in an earlier pass and absent from the final pass, which showed no drift:
-    # deleted upstream during the sync (a full refresh removes them again).
-    vanished: set = field(default_factory=set)
+    # A full refresh that read its range again: the ids of its final pass, which showed no
+    # drift. Rows of other ids came from earlier passes and are gone upstream (metadata.py
+    # deletes them after the load).
+    final_ids: Optional[set] = None
     primary_key: str = "id"
 
     def __deepcopy__(self, memo: dict) -> "DriftReport":
@@ -65,7 +71,7 @@ class PassMonitor:
         limit: int,
         max_extra_passes: int = DEFAULT_MAX_DRIFT_PASSES,
         report: Optional[DriftReport] = None,
-        keep_vanished: bool = False,
+        keep_final_ids: bool = False,
         notify: Optional[Callable[[str], None]] = None,
         primary_key: str = "id",
     ) -> None:
@@ -76,9 +82,8 @@ class PassMonitor:
         self.max_extra_passes = max_extra_passes
         self.report = report if report is not None else DriftReport()
         self.report.primary_key = primary_key
-        self.keep_vanished = keep_vanished  # only a full refresh needs the earlier passes' ids
+        self.keep_final_ids = keep_final_ids  # a full refresh removes what its final pass did not read
         self.notify = notify  # where the sync's progress lines go (the Dagster run's log)
-        self._earlier_ids: set = set()
         self._new_pass()
 
     def __deepcopy__(self, memo: dict) -> "PassMonitor":
@@ -88,7 +93,11 @@ class PassMonitor:
 
     def _new_pass(self) -> None:
         self._responses: list[_Response] = []
-        self._ids: set = set()
+        # Ids of the last DUPLICATE_WINDOW pages (offset order), with how often each was seen.
+        self._window: deque[list[Hashable]] = deque()
+        self._recent: Counter = Counter()
+        # Every id of the pass, kept only where needed: a full refresh's passes after a drift.
+        self._ids: Optional[set] = set() if self.keep_final_ids and self.report.drift_passes else None
         self._duplicates = 0
         self._short_at: list[int] = []
         self._most = 0  # the largest `total` of the pass so far
@@ -97,11 +106,19 @@ class PassMonitor:
     def page(self, offset: int, total: Optional[int], ids: list[Hashable], order: Optional[int] = None) -> None:
         order = len(self._responses) if order is None else order
         self._responses.append(_Response(order, offset, total))
-        before = len(self._ids)
-        self._ids.update(ids)
-        if len(self._ids) - before < len(ids):
-            self._duplicates += len(ids) - (len(self._ids) - before)
+        repeated = sum(1 for id in ids if id in self._recent) + len(ids) - len(set(ids))
+        if repeated:
+            self._duplicates += repeated
             self._duplicate_at.append(offset)
+        self._window.append(ids)
+        self._recent.update(ids)
+        if len(self._window) > DUPLICATE_WINDOW:
+            for id in self._window.popleft():
+                self._recent[id] -= 1
+                if self._recent[id] <= 0:
+                    del self._recent[id]
+        if self._ids is not None:
+            self._ids.update(ids)
         if total is not None:
             self._most = max(self._most, total)
         if len(ids) < self.limit and offset + len(ids) < self._most:
@@ -140,9 +157,7 @@ class PassMonitor:
         """The pass reached the end of the range: True to read the range again."""
         drift = self.drift()
         if drift is None:
-            if self.report.drift_passes and self.keep_vanished:
-                self.report.vanished = self._earlier_ids - self._ids
-            self._earlier_ids = set()
+            self.report.final_ids = self._ids  # None unless a full refresh read its range again
             return False
         self.report.drift_offsets = self._drift_offsets()
         if self.report.drift_passes >= self.max_extra_passes:
@@ -161,8 +176,6 @@ class PassMonitor:
             f" again (extra pass {self.report.drift_passes} of at most {self.max_extra_passes})"
         )
         (self.notify or log.info)(message)
-        if self.keep_vanished:
-            self._earlier_ids |= self._ids
         self._new_pass()
         return True
 

@@ -182,10 +182,12 @@ def _settle_drift(warehouse: Warehouse, table: str, drift: DriftReport, sync_typ
     """A full refresh that re-read its range removes the records an earlier pass read and
     the final one did not (deleted upstream while it paged); a sync that ran out of passes
     says so (docs/consistency.md)."""
-    if drift.vanished and sync_type == "full_refresh":
-        removed = warehouse.delete_keys(table, drift.primary_key, sorted(drift.vanished, key=repr))
+    if drift.final_ids is not None and sync_type == "full_refresh":
+        gone = [key for key in warehouse.keys(table, drift.primary_key) if key not in drift.final_ids]
+        if gone:
+            warehouse.delete_keys(table, drift.primary_key, gone)
         if log is not None:
-            log.info(f"{table}: removed {removed} records deleted upstream while the full refresh paged")
+            log.info(f"{table}: removed {len(gone)} records deleted upstream while the full refresh paged")
     if drift.bounded and log is not None:
         log.warning(
             f"{table}: the API's data kept changing while the sync paged; after {drift.drift_passes}"

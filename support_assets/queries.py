@@ -64,9 +64,14 @@ class Warehouse:
             value = value.replace(tzinfo=datetime.timezone.utc)
         return value.astimezone(datetime.timezone.utc)
 
+    def keys(self, table: str, key: str) -> list[Any]:
+        """Every value of the `key` column (the table's primary key)."""
+        rows = self._query(lambda c: f"SELECT {c.escape_column_name(key)} FROM {c.make_qualified_table_name(table)}")
+        return [row[0] for row in rows or ()]
+
     def delete_keys(self, table: str, key: str, values: Sequence[Any], chunk: int = 1000) -> int:
         """Deletes the rows whose `key` is one of `values` (a full refresh's records deleted
-        upstream while it paged, drift.py); returns how many values were asked for."""
+        upstream while it paged, drift.py); returns how many values were given."""
         values = list(values)
         with self.pipeline.sql_client() as client:
             name, column = client.make_qualified_table_name(table), client.escape_column_name(key)

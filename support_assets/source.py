@@ -152,7 +152,7 @@ def _resource(
         plan.max_drift_passes if plan is not None else DEFAULT_MAX_DRIFT_PASSES,
         report=progress.drift(endpoint.name) if progress is not None else None,
         # A full refresh replaces the table: it removes what an earlier pass read and the last one did not.
-        keep_vanished=plan is not None and plan.sync_type is SyncType.full_refresh,
+        keep_final_ids=plan is not None and plan.sync_type is SyncType.full_refresh,
         notify=progress.log if progress is not None else None,
         primary_key=endpoint.primary_key,
     )
