@@ -17,7 +17,7 @@ extra passes are spent.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional
 
@@ -93,9 +93,9 @@ class PassMonitor:
 
     def _new_pass(self) -> None:
         self._responses: list[_Response] = []
-        # Ids of the last DUPLICATE_WINDOW pages (offset order), with how often each was seen.
+        # Ids of the last DUPLICATE_WINDOW pages (offset order), page by page and together.
         self._window: deque[list[Hashable]] = deque()
-        self._recent: Counter = Counter()
+        self._recent: set = set()
         # Every id of the pass, kept only where needed: a full refresh's passes after a drift.
         self._ids: Optional[set] = set() if self.keep_final_ids and self.report.drift_passes else None
         self._duplicates = 0
@@ -106,17 +106,16 @@ class PassMonitor:
     def page(self, offset: int, total: Optional[int], ids: list[Hashable], order: Optional[int] = None) -> None:
         order = len(self._responses) if order is None else order
         self._responses.append(_Response(order, offset, total))
-        repeated = sum(1 for id in ids if id in self._recent) + len(ids) - len(set(ids))
+        page_ids = set(ids)
+        repeated = len(ids) - len(page_ids) + len(page_ids & self._recent)  # set operations: C speed
         if repeated:
             self._duplicates += repeated
             self._duplicate_at.append(offset)
         self._window.append(ids)
-        self._recent.update(ids)
+        self._recent |= page_ids
         if len(self._window) > DUPLICATE_WINDOW:
-            for id in self._window.popleft():
-                self._recent[id] -= 1
-                if self._recent[id] <= 0:
-                    del self._recent[id]
+            # An id also on a newer page leaves early: it was counted as a repeat already.
+            self._recent.difference_update(self._window.popleft())
         if self._ids is not None:
             self._ids.update(ids)
         if total is not None:
@@ -181,9 +180,12 @@ class PassMonitor:
 
 
 def ids_of(records: Optional[list[Any]], key: str) -> list[Hashable]:
-    """The primary keys of a page's records (unhashable ones by their text)."""
-    ids = []
-    for record in records or ():
-        value = record.get(key) if isinstance(record, dict) else None
-        ids.append(value if isinstance(value, Hashable) else repr(value))
-    return ids
+    """The primary keys of a page's records; an unhashable key (not one the schema allows)
+    counts by its text, a record that is not an object as None."""
+    try:
+        ids = [record.get(key) for record in records or ()]
+        hash(tuple(ids))
+        return ids
+    except (AttributeError, TypeError):
+        values = [record.get(key) if isinstance(record, dict) else None for record in records or ()]
+        return [value if isinstance(value, Hashable) else repr(value) for value in values]
