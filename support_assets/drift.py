@@ -135,9 +135,9 @@ class PassMonitor:
                 + (f" and changed {len(changes) - 1} more time(s)" if len(changes) > 1 else "")
             )
         if self._short_at:
-            signs.append(f"short page(s) before the end at offset(s) {self._short_at}")
+            signs.append(f"short page(s) before the end at offset(s) {few(self._short_at)}")
         if self._duplicates:
-            signs.append(f"{self._duplicates} id(s) read twice, at offset(s) {self._duplicate_at}")
+            signs.append(f"{self._duplicates} id(s) read twice, at offset(s) {few(self._duplicate_at)}")
         return "; ".join(signs) or None
 
     def _drift_offsets(self) -> list[int]:
@@ -163,10 +163,10 @@ class PassMonitor:
             self.report.records_possibly_missed = max(1, self._observed_changes())
             log.warning(
                 "%s: the API's data kept changing while it was paged (%s); after %d extra"
-                " pass(es) the sync completes with what it read, up to %d record(s) may be missing"
-                " around offset(s) %s, and the next sync of %s reads its whole range again",
+                " pass(es) the sync completes with what it read; records may be missing (about %d"
+                " changes seen) around offset(s) %s, and the next sync of %s reads its whole range again",
                 self.endpoint, drift, self.report.drift_passes, self.report.records_possibly_missed,
-                self.report.drift_offsets, self.endpoint,
+                few(self.report.drift_offsets), self.endpoint,
             )
             return False
         self.report.drift_passes += 1
@@ -177,6 +177,12 @@ class PassMonitor:
         (self.notify or log.info)(message)
         self._new_pass()
         return True
+
+
+def few(offsets: list[int], shown: int = 10) -> str:
+    """Offsets for a log line: the first `shown`, and how many more."""
+    more = f" and {len(offsets) - shown} more" if len(offsets) > shown else ""
+    return f"{offsets[:shown]}{more}"
 
 
 def ids_of(records: Optional[list[Any]], key: str) -> list[Hashable]:

@@ -14,7 +14,7 @@ import dagster as dg
 import dlt
 
 from .api import SOURCE_NAME
-from .drift import DriftReport
+from .drift import DriftReport, few
 from .progress import SyncProgress
 from .queries import Warehouse
 
@@ -191,7 +191,7 @@ def _settle_drift(warehouse: Warehouse, table: str, drift: DriftReport, sync_typ
     if drift.bounded and log is not None:
         log.warning(
             f"{table}: the API's data kept changing while the sync paged; after {drift.drift_passes}"
-            f" extra passes it completed with what it read. Up to {drift.records_possibly_missed}"
-            f" records may be missing around offsets {drift.drift_offsets}; the next sync of {table}"
-            " reads its whole range again."
+            f" extra passes it completed with what it read. Records may be missing (records_possibly_missed"
+            f" = {drift.records_possibly_missed}, an estimate) around offsets {few(drift.drift_offsets)};"
+            f" the next sync of {table} reads its whole range again."
         )
