@@ -84,6 +84,7 @@ class PassMonitor:
         self.report.primary_key = primary_key
         self.keep_final_ids = keep_final_ids  # a full refresh removes what its final pass did not read
         self.notify = notify  # where the sync's progress lines go (the Dagster run's log)
+        self._previous_repeats: set = set()
         self._new_pass()
 
     def __deepcopy__(self, memo: dict) -> "PassMonitor":
@@ -102,15 +103,18 @@ class PassMonitor:
         self._short_at: list[int] = []
         self._most = 0  # the largest `total` of the pass so far
         self._duplicate_at: list[int] = []
+        self._repeats: set = set()  # (offset, id) of each repeat
 
     def page(self, offset: int, total: Optional[int], ids: list[Hashable], order: Optional[int] = None) -> None:
         order = len(self._responses) if order is None else order
         self._responses.append(_Response(order, offset, total))
+        # A page is one snapshot: an id twice on one page is the API's own repeat, not a move.
         page_ids = set(ids)
-        repeated = len(ids) - len(page_ids) + len(page_ids & self._recent)  # set operations: C speed
+        repeated = page_ids & self._recent  # set operations: C speed
         if repeated:
-            self._duplicates += repeated
+            self._duplicates += len(repeated)
             self._duplicate_at.append(offset)
+            self._repeats.update((offset, id) for id in repeated)
         self._window.append(ids)
         self._recent |= page_ids
         if len(self._window) > DUPLICATE_WINDOW:
@@ -140,10 +144,12 @@ class PassMonitor:
             signs.append(f"{self._duplicates} id(s) read twice, at offset(s) {few(self._duplicate_at)}")
         return "; ".join(signs) or None
 
-    def _drift_offsets(self) -> list[int]:
+    def _drift_offsets_of_totals(self) -> list[int]:
         served = sorted(self._responses, key=lambda r: r.order)
-        changed = [b.offset for a, b in zip(served, served[1:]) if a.total != b.total]
-        return sorted({*changed, *self._short_at, *self._duplicate_at})
+        return [b.offset for a, b in zip(served, served[1:]) if a.total != b.total]
+
+    def _drift_offsets(self) -> list[int]:
+        return sorted({*self._drift_offsets_of_totals(), *self._short_at, *self._duplicate_at})
 
     def _observed_changes(self) -> int:
         """Records the pass saw come or go: the changes of `total` in serve order, plus
@@ -152,9 +158,16 @@ class PassMonitor:
         served = [r.total for r in sorted(self._responses, key=lambda r: r.order) if r.total is not None]
         return sum(abs(b - a) for a, b in zip(served, served[1:])) + self._duplicates + len(self._short_at)
 
+    def _same_repeats_as_before(self) -> bool:
+        """Repeats only, the same ids at the same offsets as the pass before: an API that
+        serves an id twice in one unchanging collection, not records moving."""
+        only_repeats = self.drift() is not None and not self._short_at and not self._drift_offsets_of_totals()
+        return only_repeats and self._repeats == self._previous_repeats
+
     def end_pass(self) -> bool:
         """The pass reached the end of the range: True to read the range again."""
-        drift = self.drift()
+        drift = None if self._same_repeats_as_before() else self.drift()
+        self._previous_repeats = self._repeats
         if drift is None:
             self.report.final_ids = self._ids  # None unless a full refresh read its range again
             return False

@@ -105,6 +105,14 @@ def test_the_signals_of_a_pass_that_drifted():
     assert reordered.report.drift_offsets == [0, 3]
 
 
+def test_an_api_that_serves_an_id_twice_costs_one_extra_pass_not_the_bound():
+    static = [(0, [1, 2, 2], 5), (3, [3, 1], 5)]  # 2 twice on one page: no sign; 1 on two pages: a sign
+    monitor = PassMonitor("t", 3)
+    assert read_pass(monitor, static) is True
+    assert read_pass(monitor, static) is False  # the same repeat again: the API's, not a move
+    assert (monitor.report.drift_passes, monitor.report.records_possibly_missed) == (1, 0)
+
+
 def test_a_deletion_behind_balanced_by_an_insertion_ahead_is_invisible_as_documented():
     # S = 1..6; after page 0 is served, id 2 is deleted and id 9 inserted at the end:
     # page 3 serves [5, 6, 9]; id 4 is never served, and no signal can say so (docs/consistency.md).
