@@ -181,15 +181,16 @@ def test_a_sync_without_drift_makes_the_requests_it_always_made(api_env, sandbox
     assert metadata(result)["drift_passes"] == 0
 
 
-def test_a_backfill_under_deletions_reads_every_record_of_its_window(api_env, sandbox, warehouse, instance):
+@pytest.mark.parametrize("concurrency", [8, 1])
+def test_a_backfill_under_deletions_reads_every_record_of_its_window(api_env, sandbox, warehouse, instance, concurrency):
     assert sync(sandbox, warehouse, instance, sync_type="full_refresh").success
     for id in range(1, 401):
         sandbox.store.update(id, subject=f"changed {id}", updated_at="2026-01-15T00:00:00Z")
     sandbox.drifts.add(Drift(after_page=2, delete=(10, 20)))
 
     result = sync(
-        sandbox, warehouse, instance, backfill_start="2026-01-01T00:00:00Z", backfill_end="2026-02-01T00:00:00Z",
-        sync_type="backfill",
+        sandbox, warehouse, instance, concurrency, sync_type="backfill",
+        backfill_start="2026-01-01T00:00:00Z", backfill_end="2026-02-01T00:00:00Z",
     )
 
     assert result.success
