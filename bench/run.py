@@ -53,13 +53,14 @@ class Plan:
     # The other destinations tested here, side by side with `dlt` (DuckDB) at this size.
     destinations: tuple[str, ...] = ("dlt_postgres", "dlt_mariadb", "dlt_delta")
     destination_records: int = 100_000
+    drift_records: int = 20_000
 
 
 FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
 QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None)
 # The destinations part alone: 100k full syncs on each tested destination and the hand loop.
 DESTINATIONS = Plan(repeats=3, sizes=(100_000,), sweep=("hand", "dlt"), growth_records=None,
-                    latency_scenarios=(), incremental_records=0)
+                    latency_scenarios=(), incremental_records=0, drift_records=0)
 
 
 @dataclass
@@ -243,7 +244,7 @@ def table(log: list[Run], plan: Plan, info: dict[str, Any]) -> str:
 
 def targets(log: list[Run], plan: Plan) -> list[str]:
     out = []
-    size = 100_000 if 100_000 in plan.sizes else max(plan.sizes)
+    size = 100_000 if 100_000 in plan.sizes else max(plan.sizes, default=0)
 
     def t(scenario: str, records: int, latency: float = 0.0, attr: str = "seconds") -> Optional[float]:
         runs = select(log, scenario, records, latency)
@@ -287,6 +288,18 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
             f"{sample['incremental_requests']} requests against {sample['full_requests']} "
             f"({requests_ratio:.1%}, ≤ 2% — {check(requests_ratio <= 0.02)}), time "
             f"{time_ratio:.1%} of the full sync's (≤ 10% — {check(time_ratio <= 0.10)})")
+    drift = [r for r in log if r.scenario == "drift"]
+    if drift:
+        e = drift[0].extra
+        pages = -(-drift[0].records // 100)
+        out.append(
+            f"drift, {drift[0].records:,} records: a full refresh without drift made {e['calm_requests']} "
+            f"requests (the {pages} pages — {check(e['calm_requests'] == pages)}); with a record inserted "
+            f"and one deleted mid-sync {e['drift_requests']} ({e['drift_requests'] / e['calm_requests']:.2f}×: "
+            f"one more pass, ≤ 2× + 7 — {check(e['drift_requests'] <= 2 * pages + 7)}), time "
+            f"{statistics.median(r.seconds / r.extra['calm_seconds'] for r in drift):.2f}× the calm one's; "
+            f"incremental after {e['changed']} changes: {e['incremental_calm_requests']} requests calm, "
+            f"{e['incremental_drift_requests']} with the change mid-sync")
     sequential = t("dlt_sequential", plan.latency_records, plan.latency)
     concurrent = t("dlt", plan.latency_records, plan.latency)
     defaults = t("dlt_defaults", plan.latency_records, plan.latency)
@@ -335,8 +348,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--destinations", action="store_true",
                         help="only the 100k full syncs on each tested destination, 3 repeats")
+    parser.add_argument("--only", choices=["drift"],
+                        help="only this section, at the full plan's size and repeats")
     args = parser.parse_args()
     plan = DESTINATIONS if args.destinations else QUICK if args.quick else FULL
+    if args.only:
+        plan = Plan(repeats=plan.repeats, sizes=(), growth_records=None, latency_scenarios=(),
+                    incremental_records=0, drift_records=plan.drift_records)
     args.out.mkdir(parents=True, exist_ok=True)
 
     started = time.monotonic()
@@ -358,6 +376,9 @@ def main() -> None:
         if plan.incremental_records:
             print("incremental sync after 1% of the records changed", flush=True)
             measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.drift_records:
+            print("full refresh and incremental sync while the data changes (drift)", flush=True)
+            measure(("drift",), plan.drift_records, 0.0, plan.repeats, Path(tmp), log)
     info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["minutes"] = (time.monotonic() - started) / 60
 

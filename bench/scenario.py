@@ -24,6 +24,8 @@ Scenarios:
                   rows are counted through queries.py, as the checks count them
   incremental     `dlt`, then 1% of the records changed, then an incremental sync on
                   `updated_since` (dlt's incremental on the rest_api parameter)
+  drift           a full refresh and an incremental sync (1% changed, at least 200), each once without
+                  and once with a record inserted and one deleted after page 2 is served
 """
 
 from __future__ import annotations
@@ -245,6 +247,64 @@ def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, An
     }
 
 
+def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
+    """Requests and time of a full refresh and an incremental sync, each without and with the
+    API's data changing mid-sync (docs/consistency.md): right after page 2 (incremental: 1) is
+    served, the sandbox inserts a record at offset 5 and deletes the one at offset records - 50, so the
+    count stays as it was for the other scenarios."""
+    from support_assets.cursor import SyncPlan, SyncType
+    from support_assets.progress import SyncProgress
+    from support_assets.source import support_api_source
+
+    warehouse = Warehouse(workdir)
+    control = requests.Session()
+
+    def sync(plan: SyncPlan, after_page: int = 0) -> tuple[float, int, int]:
+        """(seconds, requests, extra passes), with the change after `after_page` (0: none)."""
+        if after_page:
+            change = {"after_page": after_page, "insert": [5], "delete": [records - 50]}
+            control.post(f"{url}/_sandbox/drift", json=change, timeout=30).raise_for_status()
+        progress = SyncProgress()
+        source = support_api_source(url, key, plan=plan, progress=progress)
+        control.post(f"{url}/_sandbox/reset-log", timeout=30)
+        started = time.perf_counter()
+        warehouse.run(source)
+        seconds = time.perf_counter() - started
+        served = control.get(f"{url}/_sandbox/requests", timeout=60).json()
+        passes = progress.endpoints["customer_support_data"].drift.drift_passes
+        return seconds, sum(1 for r in served if r["path"] == "/v1/resource"), passes
+
+    def change_one_percent() -> int:
+        changed = min(records, max(records // 100, 200))  # at least two pages, for a change after page 1
+        for id in range(1, records + 1, max(1, records // changed))[:changed]:
+            control.post(f"{url}/_sandbox/records/customer_support_data", timeout=30,
+                         json={"update": {"id": id, "fields": {"status": "changed"}}})  # may be deleted: 404
+        return changed
+
+    full = SyncPlan(sync_type=SyncType.full_refresh)
+    calm_seconds, calm_requests, calm_passes = sync(full)
+    drift_seconds, drift_requests, drift_passes = sync(full, after_page=2)
+    rows = _rows(workdir / "support.duckdb")
+    change_one_percent()
+    incremental_calm = sync(SyncPlan())
+    changed = change_one_percent()
+    incremental_drift = sync(SyncPlan(), after_page=1)
+    passes = (calm_passes, drift_passes, incremental_calm[2], incremental_drift[2])
+    assert passes == (0, 1, 0, 1), passes
+    return {
+        "seconds": drift_seconds,
+        "rows": rows,
+        "calm_seconds": calm_seconds,
+        "calm_requests": calm_requests,
+        "drift_requests": drift_requests,
+        "changed": changed,
+        "incremental_calm_requests": incremental_calm[1],
+        "incremental_drift_requests": incremental_drift[1],
+        "incremental_calm_seconds": incremental_calm[0],
+        "incremental_drift_seconds": incremental_drift[0],
+    }
+
+
 def _rows(path: Path) -> int:
     with duckdb.connect(str(path), read_only=True) as db:
         return db.execute(f"select count(*) from {TABLE}").fetchone()[0]
@@ -306,7 +366,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental", "drift"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
@@ -315,8 +375,8 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     warm_up(args.scenario, args.workdir)
 
-    if args.scenario == "incremental":
-        result = incremental(args.url, key, args.workdir, args.records)
+    if args.scenario in ("incremental", "drift"):
+        result = (incremental if args.scenario == "incremental" else drift)(args.url, key, args.workdir, args.records)
     else:
         started = time.perf_counter()
         rows = SCENARIOS[args.scenario](args.url, key, args.workdir)

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import dagster as dg
 import dlt
@@ -63,12 +63,31 @@ class SupportApiResource(dg.ConfigurableResource):
         plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
     ) -> DltSource:
-        session = http_session(retry, progress)
+        return self._source(http_session(retry, progress), endpoints, progress, plan, retry)
+
+    def _source(self, session: Any, endpoints: Iterable[Endpoint], progress: Optional[SyncProgress],
+                plan: Optional[SyncPlan], retry: RetryRules) -> DltSource:
         return support_api_source(
             self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan,
             concurrency=self.page_concurrency,
             retry=retry,
         )
+
+    @contextmanager
+    def syncing(
+        self,
+        endpoints: Iterable[Endpoint] = ENDPOINTS,
+        progress: Optional[SyncProgress] = None,
+        plan: Optional[SyncPlan] = None,
+        retry: RetryRules = RETRY,
+    ) -> Iterator[DltSource]:
+        """`source()` for one sync: when the sync ends, failed or cancelled included, its HTTP
+        session closes, which cancels the pages fetched ahead and waits for those in flight."""
+        session = http_session(retry, progress)
+        try:
+            yield self._source(session, endpoints, progress, plan, retry)
+        finally:
+            session.close()
 
     def count_changed(self, endpoint: Endpoint, since: object) -> int:
         """Records of `endpoint` changed at or after `since`, from one small request (probe.py)."""
