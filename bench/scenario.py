@@ -15,7 +15,7 @@ Scenarios:
                   without this project's .dlt/config.toml
   dlt             this project's dlt pipeline, source and run settings, without Dagster
   dlt_records     the same with every record through dlt's normalizer (arrow=False), as
-                  before the Arrow path (support_assets/arrow_pages.py)
+                  before the Arrow path (support_assets/sources/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
   incremental     `dlt`, then 1% of the records changed, then an incremental sync on
@@ -78,13 +78,13 @@ def hand(url: str, key: str, workdir: Path) -> int:
 
 class Warehouse:
     """WarehouseResource's DuckDB pipeline and run settings, without importing Dagster:
-    the `dlt` scenarios must not pay for it (support_assets/resources.py)."""
+    the `dlt` scenarios must not pay for it (support_assets/defs/resources.py)."""
 
     loader_file_format = "parquet"
 
     def __init__(self, workdir: Path, factory: Any = None) -> None:
         self.workdir = workdir
-        self.factory = factory  # the destination factory; None: support_assets.destinations.duckdb
+        self.factory = factory  # the destination factory; None: support_assets.warehouse.destinations.duckdb
 
     def pipeline(self, connection: Any = None) -> Any:
         import dlt
@@ -102,8 +102,8 @@ class Warehouse:
     def run(self, source: Any) -> None:
         """One sync as the asset runs it: on one DuckDB connection (WarehouseResource.sync_pipeline)
         and with fewer garbage-collector passes (gc_pauses.py)."""
-        from support_assets.duckdb_connection import sync_connection
-        from support_assets.gc_pauses import fewer_gc_pauses
+        from support_assets.warehouse.duckdb_connection import sync_connection
+        from support_assets.sources.gc_pauses import fewer_gc_pauses
 
         with sync_connection(str(self.workdir / "support.duckdb")) as connection, fewer_gc_pauses():
             self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
@@ -145,7 +145,7 @@ def dlt_defaults(url: str, key: str, workdir: Path) -> int:
 
 def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     """What the asset does (assets.py), minus Dagster; `options` for support_api_source."""
-    from support_assets.source import support_api_source
+    from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
     warehouse.run(support_api_source(url, key, **options))
@@ -156,7 +156,7 @@ def dagster(url: str, key: str, workdir: Path) -> int:
     import dagster as dg
 
     from support_assets.definitions import build_definitions
-    from support_assets.resources import WarehouseResource
+    from support_assets.defs.resources import WarehouseResource
 
     os.environ["SUPPORT_API_BASE_URL"] = url
     warehouse = WarehouseResource(
@@ -170,8 +170,8 @@ def dagster(url: str, key: str, workdir: Path) -> int:
 
 def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
     """Full sync, 1% of the records changed upstream, incremental sync: time and requests."""
-    from support_assets.cursor import SyncPlan
-    from support_assets.source import support_api_source
+    from support_assets.sources.sync_plan import SyncPlan
+    from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
 
@@ -246,7 +246,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
     )
     pipeline.run([{"id": 1, "at": "2024-01-01T00:00:00Z"}], table_name="warm_up",
                  loader_file_format=None if scenario == "dlt_defaults" else "parquet")
-    import support_assets.source  # noqa: F401
+    import support_assets.sources  # noqa: F401
     from dlt.sources.rest_api import rest_api_source  # noqa: F401
 
     if scenario == "dagster":

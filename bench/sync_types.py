@@ -18,10 +18,10 @@ import time
 
 import dagster as dg
 
-from support_assets.api import ENDPOINTS
+from support_assets.sources.settings import ENDPOINTS
 from support_assets.definitions import build_definitions
-from support_assets.probe import count_changed
-from support_assets.resources import WarehouseResource
+from support_assets.sources.probe import count_changed
+from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import SandboxServer
 
 

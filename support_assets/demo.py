@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from .definitions import warehouse_from_env
-from .resources import DATA_DIR, PROJECT_ROOT
+from .defs.resources import DATA_DIR, PROJECT_ROOT
 from .sandbox import SandboxServer
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

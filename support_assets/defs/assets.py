@@ -6,14 +6,14 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from .api import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from ..sources.settings import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .errors import sync_errors
-from .gc_pauses import fewer_gc_pauses
+from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
-from .progress import SyncProgress
+from ..sources.progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
-from .source import support_api_source
-from .sync import SyncConfig, with_cursor_metadata
+from ..sources import support_api_source
+from .sync_config import SyncConfig, with_cursor_metadata
 
 
 class SupportApiTranslator(DagsterDltTranslator):

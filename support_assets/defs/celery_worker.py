@@ -1,6 +1,6 @@
 """The Celery app that runs this code location's steps for the Celery executor.
 
-    celery -A support_assets.celery_worker worker --prefetch-multiplier=1 --loglevel INFO
+    celery -A support_assets.defs.celery_worker worker --prefetch-multiplier=1 --loglevel INFO
 
 It is dagster-celery's own worker app (dagster_celery.app), built from the same
 SUPPORT_CELERY_* variables as the executor and listening on SUPPORT_CELERY_QUEUE, so
@@ -13,7 +13,7 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 from kombu import Queue
 
-from .celery_executor import BROKER_ENV, CelerySettings
+from .executor import BROKER_ENV, CelerySettings
 
 settings = CelerySettings.from_env()
 if settings is None:

@@ -21,10 +21,10 @@ from typing import Iterable, Iterator, Optional
 
 import dagster as dg
 
-from .api import ENDPOINTS, SOURCE_NAME, Endpoint
-from .queries import Warehouse
+from ..sources.settings import ENDPOINTS, SOURCE_NAME, Endpoint
+from ..warehouse.queries import Warehouse
 from .resources import WarehouseResource
-from .schema import table_schema
+from ..sources.schema import table_schema
 
 DEFAULT_FRESHNESS_LIMIT = datetime.timedelta(hours=24)
 

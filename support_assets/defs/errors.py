@@ -26,12 +26,12 @@ from dlt.common.destination.exceptions import DestinationTransientException
 from dlt.common.exceptions import DltException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from .api import RETRY, RetryRules
-from .http_client import ApiError
-from .redaction import scrub
+from ..sources.settings import RETRY, RetryRules
+from ..sources.http_session import ApiError
+from ..redaction import scrub
 
 AUTH_HINT = "check SUPPORT_API_KEY (or api_key in .dlt/secrets.toml)"
-NOT_FOUND_HINT = "check SUPPORT_API_BASE_URL and the endpoint paths in support_assets/api.py"
+NOT_FOUND_HINT = "check SUPPORT_API_BASE_URL and the endpoint paths in support_assets/sources/settings.py"
 
 
 class SyncError(Exception):

@@ -4,7 +4,7 @@ from typing import Iterable
 
 import dagster as dg
 
-from .api import SOURCE_NAME
+from ..sources.settings import SOURCE_NAME
 
 SYNC_JOB_NAME = f"{SOURCE_NAME}_sync"
 SYNC_STEP = SOURCE_NAME  # the multi-asset's op (assets.py), one step for every endpoint

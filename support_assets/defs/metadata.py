@@ -13,9 +13,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 import dagster as dg
 import dlt
 
-from .api import SOURCE_NAME
-from .progress import SyncProgress
-from .queries import Warehouse
+from ..sources.settings import SOURCE_NAME
+from ..sources.progress import SyncProgress
+from ..warehouse.queries import Warehouse
 
 def incremental_cursor(state: Mapping[str, Any], resource: str) -> Optional[str]:
     """The last value of the resource's dlt incremental cursor in a pipeline state, if any."""

@@ -11,17 +11,17 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from . import destinations
-from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
-from .cursor import SyncPlan
-from .duckdb_connection import sync_connection
-from .http_client import http_session
-from .probe import count_changed
-from .progress import SyncProgress
-from .redaction import protect
-from .source import support_api_source
+from ..warehouse import destinations
+from ..sources.settings import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from ..sources.sync_plan import SyncPlan
+from ..warehouse.duckdb_connection import sync_connection
+from ..sources.http_session import http_session
+from ..sources.probe import count_changed
+from ..sources.progress import SyncProgress
+from ..redaction import protect
+from ..sources import support_api_source
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_ROOT / "data"
 
 # A full refresh (`replace`) loads into the staging dataset and swaps the table in one

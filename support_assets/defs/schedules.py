@@ -6,10 +6,10 @@ Both start STOPPED: turn them on in the UI (Automation) or with `dagster schedul
 
 import dagster as dg
 
-from .automation import AutomationSettings
-from .cursor import SyncType
+from .settings import AutomationSettings
+from ..sources.sync_plan import SyncType
 from .jobs import SYNC_JOB_NAME, SYNC_TYPE_TAG
-from .sync import sync_run_config
+from .sync_config import sync_run_config
 
 INCREMENTAL_SCHEDULE = "support_api_incremental"
 FULL_REFRESH_SCHEDULE = "support_api_full_refresh"

@@ -8,12 +8,12 @@ from typing import Iterable, Optional
 import dagster as dg
 import requests
 
-from .api import SOURCE_NAME, Endpoint
-from .automation import AutomationSettings
-from .cursor import SyncType, cursor_resolution, format_time, parse_time
+from ..sources.settings import SOURCE_NAME, Endpoint
+from .settings import AutomationSettings
+from ..sources.sync_plan import SyncType, cursor_resolution, format_time, parse_time
 from .jobs import SYNC_TYPE_TAG, is_sync_run, syncs_in_flight
 from .resources import SupportApiResource
-from .sync import CURSOR_KEY, sync_run_config
+from .sync_config import CURSOR_KEY, sync_run_config
 
 NEW_DATA_SENSOR = "support_api_new_data"
 FAILURE_SENSOR = "support_api_sync_failure"

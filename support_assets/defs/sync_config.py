@@ -10,8 +10,8 @@ import dagster as dg
 import dlt
 from pydantic import Field
 
-from .api import SOURCE_NAME, Endpoint
-from .cursor import SyncPlan, SyncType, parse_time
+from ..sources.settings import SOURCE_NAME, Endpoint
+from ..sources.sync_plan import SyncPlan, SyncType, parse_time
 from .metadata import incremental_cursor
 
 DEFAULT_LOOKBACK_SECONDS = 600

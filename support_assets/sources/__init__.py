@@ -9,12 +9,12 @@ from dlt.sources import DltSource
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
-from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .settings import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .concurrent_pages import PagePrefetcher
-from .cursor import SyncPlan
-from .http_client import http_session
+from .sync_plan import SyncPlan
+from .http_session import http_session
 from .progress import SyncProgress
-from .redaction import protect
+from ..redaction import protect
 from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .validation import Positions, ResponseValidator
 

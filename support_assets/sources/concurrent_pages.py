@@ -30,8 +30,8 @@ import orjson
 from requests import PreparedRequest, Request, Response, Session
 from requests.adapters import BaseAdapter
 
-from .api import RETRY, RetryRules
-from .http_client import retry_after_seconds
+from .settings import RETRY, RetryRules
+from .http_session import retry_after_seconds
 
 
 class RateLimitBudget:

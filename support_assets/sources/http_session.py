@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import requests
 from dlt.sources.helpers import requests as dlt_requests
 
-from .api import RETRY, RetryRules
+from .settings import RETRY, RetryRules
 from .progress import SyncProgress
-from .redaction import scrub
+from ..redaction import scrub
 
 if TYPE_CHECKING:  # tenacity comes with dlt, whose Client retries with it
     from tenacity import RetryCallState

@@ -9,8 +9,8 @@ from typing import Any
 
 import requests
 
-from .api import RETRY, Endpoint
-from .http_client import ApiError, http_session
+from .settings import RETRY, Endpoint
+from .http_session import ApiError, http_session
 
 # A sensor tick must stay short: one retry, a short timeout.
 PROBE_RETRY = replace(RETRY, max_retries=1, max_wait=5, request_timeout=10)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Callable, Optional
 
-from .api import Endpoint
+from .settings import Endpoint
 
 UNIX = "unix"
 

@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from support_assets.automation import AutomationSettings, automation_from_env
+from support_assets.defs.settings import AutomationSettings, automation_from_env
 from support_assets.definitions import build_definitions
-from support_assets.resources import SupportApiResource
+from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Fault
-from support_assets.sensors import FAILURE_SENSOR, NEW_DATA_SENSOR
+from support_assets.defs.sensors import FAILURE_SENSOR, NEW_DATA_SENSOR
 
-from support_assets_tests.automation_helpers import WebhookReceiver
+from support_assets_tests.helpers.automation import WebhookReceiver
 
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
 INCREMENTAL = {"ops": {"support_api": {"config": {"sync_type": "incremental"}}}}

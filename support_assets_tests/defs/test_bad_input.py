@@ -16,13 +16,13 @@ import duckdb
 import pytest
 import responses
 
-from support_assets import assets
-from support_assets.api import RetryRules
+from support_assets.defs import assets
+from support_assets.sources.settings import RetryRules
 from support_assets.sandbox import Fault
-from support_assets.source import support_api_source
+from support_assets.sources import support_api_source
 
 from support_assets_tests.helpers import failure_text
-from support_assets_tests.sync_helpers import every_event_text, sync, warehouse_state
+from support_assets_tests.helpers.sync import every_event_text, sync, warehouse_state
 
 SECRET = "SECRET-customer-text"
 GOOD = {"id": 1, "customer_id": 5, "subject": SECRET, "updated_at": "2025-01-01T00:00:00Z"}

@@ -3,7 +3,7 @@
 from dagster._config import validate_config
 from dagster_celery import celery_executor
 
-from support_assets.celery_executor import CelerySettings, executor_from_env
+from support_assets.defs.executor import CelerySettings, executor_from_env
 from support_assets.definitions import build_definitions
 
 

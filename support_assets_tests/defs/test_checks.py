@@ -14,12 +14,12 @@ import duckdb
 import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from support_assets.checks import build_support_api_checks
+from support_assets.defs.checks import build_support_api_checks
 from support_assets.definitions import build_definitions
-from support_assets.resources import WarehouseResource
+from support_assets.defs.resources import WarehouseResource
 
 from support_assets_tests.helpers import DAGSTER, run_cli
-from support_assets_tests.sync_helpers import KEY, TICKETS, checks, sync
+from support_assets_tests.helpers.sync import KEY, TICKETS, checks, sync
 
 OWN_CHECKS = {"primary_key_unique", "required_not_null", "complete_after_full_refresh", "fresh"}
 

@@ -3,9 +3,9 @@
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from support_assets.api import Endpoint
+from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions, defs
-from support_assets.resources import SupportApiResource, WarehouseResource
+from support_assets.defs.resources import SupportApiResource, WarehouseResource
 
 
 def test_definitions_are_loadable():

@@ -9,11 +9,11 @@ import requests
 import responses
 from dlt.extract.exceptions import ResourceExtractionError
 
-from support_assets.api import RETRY, RetryRules
+from support_assets.sources.settings import RETRY, RetryRules
 from support_assets.definitions import build_definitions
-from support_assets.errors import classify, for_dagster, root_cause
-from support_assets.http_client import ApiError
-from support_assets.resources import SupportApiResource
+from support_assets.defs.errors import classify, for_dagster, root_cause
+from support_assets.sources.http_session import ApiError
+from support_assets.defs.resources import SupportApiResource
 
 from support_assets_tests.helpers import failure_text
 

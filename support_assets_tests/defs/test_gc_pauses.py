@@ -4,10 +4,10 @@ import gc
 
 import pytest
 
-from support_assets.arrow_pages import ArrowRecords
-from support_assets.gc_pauses import SYNC_THRESHOLD, fewer_gc_pauses
+from support_assets.sources.arrow_pages import ArrowRecords
+from support_assets.sources.gc_pauses import SYNC_THRESHOLD, fewer_gc_pauses
 
-from support_assets_tests.sync_helpers import sync
+from support_assets_tests.helpers.sync import sync
 
 
 @pytest.fixture(autouse=True)

@@ -4,11 +4,11 @@ nothing new (which succeeds and says so)."""
 import dlt
 import pytest
 
-from support_assets.metadata import incremental_cursor, snapshot, sync_metadata
-from support_assets.progress import SyncProgress
+from support_assets.defs.metadata import incremental_cursor, snapshot, sync_metadata
+from support_assets.sources.progress import SyncProgress
 
 from support_assets_tests.helpers import failure_text, rows
-from support_assets_tests.sync_helpers import TICKETS, metadata, sync, warehouse_state
+from support_assets_tests.helpers.sync import TICKETS, metadata, sync, warehouse_state
 
 
 def test_metadata_after_a_sync(api_env, sandbox, warehouse):

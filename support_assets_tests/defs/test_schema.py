@@ -8,7 +8,7 @@ import logging
 import dagster as dg
 
 from support_assets_tests.helpers import rows
-from support_assets_tests.sync_helpers import TICKETS, metadata, sync
+from support_assets_tests.helpers.sync import TICKETS, metadata, sync
 
 COLUMNS_SQL = """
     select column_name, data_type, is_nullable from information_schema.columns

@@ -11,9 +11,9 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from support_assets.api import RETRY
+from support_assets.sources.settings import RETRY
 from support_assets.definitions import build_definitions
-from support_assets.resources import WarehouseResource
+from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import Fault
 
 from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli

@@ -9,11 +9,11 @@ import dagster as dg
 from dagster_graphql import DagsterGraphQLClient
 
 from support_assets.demo import dagster_env, link_instance_config
-from support_assets.resources import PROJECT_ROOT
-from support_assets.sensors import NEW_DATA_SENSOR
+from support_assets.defs.resources import PROJECT_ROOT
+from support_assets.defs.sensors import NEW_DATA_SENSOR
 
-from support_assets_tests.automation_helpers import WebhookReceiver, wait_finished, wait_for
-from support_assets_tests.dagster_dev import DagsterDev
+from support_assets_tests.helpers.automation import WebhookReceiver, wait_finished, wait_for
+from support_assets_tests.helpers.dagster_dev import DagsterDev
 from support_assets_tests.helpers import DAGSTER, rows, run_cli
 
 TICKETS = "support_api.customer_support_data"

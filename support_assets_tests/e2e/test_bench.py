@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from support_assets.resources import PROJECT_ROOT, WarehouseResource
+from support_assets.defs.resources import PROJECT_ROOT, WarehouseResource
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 

@@ -11,9 +11,9 @@ import kombu
 import pytest
 import redis
 
-from support_assets_tests.deployment import Background, deployment_env, require_service, wait_for
+from support_assets_tests.helpers.deployment import Background, deployment_env, require_service, wait_for
 from support_assets_tests.helpers import DAGSTER, run_cli
-from support_assets_tests.postgres import database
+from support_assets_tests.helpers.postgres import database
 
 CELERY = DAGSTER.replace("/dagster", "/celery")
 DAEMON = DAGSTER.replace("/dagster", "/dagster-daemon")
@@ -89,7 +89,7 @@ def env(tmp_path, pg, sandbox, api_key, broker, monkeypatch):
 
 def start_worker(env, tmp_path, name) -> Background:
     worker = Background(
-        [CELERY, "-A", "support_assets.celery_worker", "worker", "--prefetch-multiplier=1",
+        [CELERY, "-A", "support_assets.defs.celery_worker", "worker", "--prefetch-multiplier=1",
          "--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=INFO",
          "-n", f"{name}@%h"],
         env, tmp_path / f"{name}.log",

@@ -18,12 +18,12 @@ import dagster as dg
 import pytest
 
 from support_assets.definitions import build_definitions
-from support_assets.resources import PROJECT_ROOT
+from support_assets.defs.resources import PROJECT_ROOT
 
 from support_assets_tests.helpers import DAGSTER, rows
 
 TICKETS = "support_api.customer_support_data"
-HOOKS = Path(__file__).with_name("crash_hooks")
+HOOKS = Path(__file__).resolve().parents[1] / "helpers" / "crash_hooks"
 RECORDS = 1000
 
 

@@ -5,7 +5,7 @@ import sys
 
 import dagster as dg
 
-from support_assets.api import Endpoint
+from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import Fault
 

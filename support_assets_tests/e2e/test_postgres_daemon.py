@@ -3,10 +3,10 @@
 import dagster as dg
 import pytest
 
-from support_assets_tests.daemon_location import SENSOR
-from support_assets_tests.deployment import Background, deployment_env, wait_for
+from support_assets_tests.helpers.daemon_location import SENSOR
+from support_assets_tests.helpers.deployment import Background, deployment_env, wait_for
 from support_assets_tests.helpers import DAGSTER, run_cli
-from support_assets_tests.postgres import database
+from support_assets_tests.helpers.postgres import database
 
 DAEMON = DAGSTER.replace("/dagster", "/dagster-daemon")
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
@@ -26,7 +26,7 @@ def test_the_daemon_runs_sensor_launched_syncs_one_at_a_time_recorded_in_postgre
     setup = run_cli([DAGSTER, "instance", "concurrency", "set", "support_api", "1"], env)
     assert setup.returncode == 0, setup.stderr[-3000:]
     daemon = Background(
-        [DAEMON, "run", "-m", "support_assets_tests.daemon_location"], env, tmp_path / "daemon.log"
+        [DAEMON, "run", "-m", "support_assets_tests.helpers.daemon_location"], env, tmp_path / "daemon.log"
     )
     try:
         def finished_run():

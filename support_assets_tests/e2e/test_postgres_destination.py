@@ -4,10 +4,10 @@ import dagster as dg
 import pytest
 
 from support_assets.definitions import build_definitions, warehouse_from_env
-from support_assets.resources import MISSING_POSTGRES, WarehouseResource
+from support_assets.defs.resources import MISSING_POSTGRES, WarehouseResource
 
 from support_assets_tests.helpers import failure_text
-from support_assets_tests.postgres import database
+from support_assets_tests.helpers.postgres import database
 
 TICKETS = "support_api.customer_support_data"
 
@@ -144,7 +144,7 @@ def test_a_password_in_the_credentials_never_reaches_the_event_log(
     )
     warehouse = WarehouseResource(destination="postgres", pipelines_dir=str(tmp_path / "dlt"))
     # One attempt is enough to see the message; the default policy would wait 2 + 6 + 14 s.
-    monkeypatch.setattr("support_assets.assets.retry_policy", lambda *rules: dg.RetryPolicy(max_retries=0))
+    monkeypatch.setattr("support_assets.defs.assets.retry_policy", lambda *rules: dg.RetryPolicy(max_retries=0))
 
     result = materialize(warehouse)
 

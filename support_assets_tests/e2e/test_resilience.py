@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import dagster as dg
 
-from support_assets.api import RetryRules
+from support_assets.sources.settings import RetryRules
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import Fault
 

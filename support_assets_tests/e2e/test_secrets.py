@@ -18,13 +18,13 @@ from dataclasses import replace
 import dagster as dg
 import pytest
 
-from support_assets.api import RetryRules
+from support_assets.sources.settings import RetryRules
 from support_assets.definitions import build_definitions
-from support_assets.resources import SupportApiResource
+from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Fault
 
 from support_assets_tests.helpers import DAGSTER, run_cli
-from support_assets_tests.secret_scan import files_under, leaks_in_files, leaks_in_text
+from support_assets_tests.helpers.secret_scan import files_under, leaks_in_files, leaks_in_text
 
 FAST = RetryRules(backoff_factor=0.01, max_wait=0.05, request_timeout=10)
 DEBUG_LOGS = {
@@ -140,7 +140,7 @@ def test_a_failing_cli_run_with_the_key_in_dlt_secrets_toml_leaves_no_key(debug_
     env.update(SUPPORT_API_BASE_URL=closed_port_url(), RUNTIME__DLTHUB_TELEMETRY="false")
 
     result = subprocess.run(
-        [DAGSTER, "asset", "materialize", "-m", "support_assets_tests.fast_retry_location", "--select", "*"],
+        [DAGSTER, "asset", "materialize", "-m", "support_assets_tests.helpers.fast_retry_location", "--select", "*"],
         env=env, cwd=project, capture_output=True, text=True, timeout=300,
     )
 

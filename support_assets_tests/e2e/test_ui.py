@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from support_assets.api import ENDPOINTS, SOURCE_NAME
-from support_assets.resources import PROJECT_ROOT
+from support_assets.sources.settings import ENDPOINTS, SOURCE_NAME
+from support_assets.defs.resources import PROJECT_ROOT
 from support_assets.sandbox import SandboxServer
 
-from support_assets.cursor import SyncType
-from support_assets.sync import sync_run_config
-from support_assets_tests.dagster_dev import FINISHED, LOCATION, REPOSITORY, DagsterDev
+from support_assets.sources.sync_plan import SyncType
+from support_assets.defs.sync_config import sync_run_config
+from support_assets_tests.helpers.dagster_dev import FINISHED, LOCATION, REPOSITORY, DagsterDev
 from support_assets_tests.helpers import rows
 
 TICKETS = ENDPOINTS[0]

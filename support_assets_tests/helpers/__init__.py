@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from support_assets.resources import PROJECT_ROOT
+from support_assets.defs.resources import PROJECT_ROOT
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from support_assets.resources import PROJECT_ROOT
+from support_assets.defs.resources import PROJECT_ROOT
 
 from support_assets_tests.helpers import DAGSTER
 

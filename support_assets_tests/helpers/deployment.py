@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
-from support_assets.resources import PROJECT_ROOT
+from support_assets.defs.resources import PROJECT_ROOT
 
-from support_assets_tests.postgres import HOST, PASSWORD, PORT, USER, Database
+from support_assets_tests.helpers.postgres import HOST, PASSWORD, PORT, USER, Database
 
 DEPLOY_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 T = TypeVar("T")

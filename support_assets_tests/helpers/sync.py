@@ -4,9 +4,9 @@ the way the sync job does (assets and their checks), and read what it left behin
 import duckdb
 import dagster as dg
 
-from support_assets.cursor import SyncType
+from support_assets.sources.sync_plan import SyncType
 from support_assets.definitions import build_definitions
-from support_assets.sync import sync_run_config
+from support_assets.defs.sync_config import sync_run_config
 
 TICKETS = "support_api.customer_support_data"
 KEY = dg.AssetKey(["support_api", "customer_support_data"])

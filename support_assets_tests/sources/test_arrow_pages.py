@@ -10,12 +10,12 @@ import duckdb
 import pytest
 import responses
 
-from support_assets import arrow_pages
-from support_assets.arrow_pages import ArrowRecords, PageBatches
-from support_assets.cursor import SyncPlan, SyncType
+from support_assets.sources import arrow_pages
+from support_assets.sources.arrow_pages import ArrowRecords, PageBatches
+from support_assets.sources.sync_plan import SyncPlan, SyncType
 from support_assets.sandbox import SandboxServer
 from support_assets.sandbox.store import RecordStore
-from support_assets.source import support_api_source
+from support_assets.sources import support_api_source
 
 BASE_URL = "https://api.example.test"
 TABLE = "support_api.customer_support_data"

@@ -10,12 +10,12 @@ import requests
 import responses
 from dlt.sources.rest_api import rest_api_source
 
-from support_assets.api import PAGE_CONCURRENCY, RetryRules
-from support_assets.concurrent_pages import RateLimitBudget, _with_param
-from support_assets.http_client import retry_after_seconds
-from support_assets.progress import SyncProgress
+from support_assets.sources.settings import PAGE_CONCURRENCY, RetryRules
+from support_assets.sources.concurrent_pages import RateLimitBudget, _with_param
+from support_assets.sources.http_session import retry_after_seconds
+from support_assets.sources.progress import SyncProgress
 from support_assets.sandbox import Fault, SandboxServer
-from support_assets.source import SOURCE_NAME, http_session, rest_api_config, support_api_source
+from support_assets.sources import SOURCE_NAME, http_session, rest_api_config, support_api_source
 
 # Short waits through configuration; the defaults (2, 4, 8 s) stay as they are.
 FAST = RetryRules(backoff_factor=0.01, max_wait=1)

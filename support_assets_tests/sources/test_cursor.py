@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from support_assets.api import Endpoint
-from support_assets.cursor import SyncPlan, SyncType, format_time, param_converter, parse_time
-from support_assets.probe import ProbeError, count_changed
-from support_assets.resources import WarehouseResource
+from support_assets.sources.settings import Endpoint
+from support_assets.sources.sync_plan import SyncPlan, SyncType, format_time, param_converter, parse_time
+from support_assets.sources.probe import ProbeError, count_changed
+from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import Fault
-from support_assets.source import support_api_source
+from support_assets.sources import support_api_source
 
 from support_assets_tests.helpers import rows
 

@@ -1,6 +1,6 @@
 """The progress lines a long sync writes to the run's log, without a line per page."""
 
-from support_assets.progress import SyncProgress
+from support_assets.sources.progress import SyncProgress
 
 
 def test_a_long_sync_logs_the_first_page_then_throttles_then_always_the_end():

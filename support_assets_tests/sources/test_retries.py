@@ -8,12 +8,12 @@ import pytest
 import requests
 import responses
 
-from support_assets.api import RETRY, RetryRules
-from support_assets.assets import retry_policy
-from support_assets.http_client import ApiError, http_session, retry_after_seconds
-from support_assets.progress import SyncProgress
-from support_assets.schema import POSITION_COLUMN
-from support_assets.source import support_api_source
+from support_assets.sources.settings import RETRY, RetryRules
+from support_assets.defs.assets import retry_policy
+from support_assets.sources.http_session import ApiError, http_session, retry_after_seconds
+from support_assets.sources.progress import SyncProgress
+from support_assets.sources.schema import POSITION_COLUMN
+from support_assets.sources import support_api_source
 
 BASE_URL = "http://api.test"
 URL = f"{BASE_URL}/v1/resource"

@@ -8,10 +8,10 @@ import duckdb
 import pytest
 import responses
 
-from support_assets.api import Endpoint
-from support_assets.progress import SyncProgress
-from support_assets.schema import POSITION_COLUMN
-from support_assets.source import support_api_source
+from support_assets.sources.settings import Endpoint
+from support_assets.sources.progress import SyncProgress
+from support_assets.sources.schema import POSITION_COLUMN
+from support_assets.sources import support_api_source
 
 BASE_URL = "http://api.test"
 KEY = "unit-test-key"

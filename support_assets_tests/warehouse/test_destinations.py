@@ -10,7 +10,7 @@ import pytest
 from dlt.common.destination.reference import Destination
 from dlt.common.normalizers.naming import snake_case, sql_cs_v1
 
-from support_assets import destinations
+from support_assets.warehouse import destinations
 
 FACTORIES = [
     pytest.param(destinations.duckdb, dlt.destinations.duckdb, id="duckdb"),
