@@ -54,8 +54,8 @@ def build_definitions(
     endpoints = tuple(endpoints)
     warehouse = warehouse or warehouse_from_env()
     automation = automation or automation_from_env()
-    assets = build_support_api_assets(endpoints, warehouse.destination, retry)
-    sync_job = build_sync_job()
+    assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)
+    sync_job = build_sync_job(retry)
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),

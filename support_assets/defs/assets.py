@@ -1,9 +1,11 @@
-"""The support API's endpoints as one Dagster multi-asset, one asset per endpoint."""
+"""The support API's endpoints as Dagster assets: dagster-dlt's `@dlt_assets`, one asset per
+endpoint, all materialized by one step (the op `support_api`)."""
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator
+import dlt as dlt_lib
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ..sources.settings import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
@@ -39,9 +41,9 @@ class SupportApiTranslator(DagsterDltTranslator):
 
 
 def retry_policy(rules: RetryRules = RETRY) -> dg.RetryPolicy:
-    """Mirrors the HTTP layer's rules, for failures that outlast its own retries. Known
-    failures are classified by errors.sync_errors (exact waits, or no retry); the policy
-    covers the rest, e.g. an interrupted step."""
+    """Mirrors the HTTP layer's rules, for failures that outlast its own retries and that
+    errors.sync_errors does not classify (it turns every error raised in the asset's body
+    into a RetryRequested with an exact wait, or a Failure without retry)."""
     return dg.RetryPolicy(
         max_retries=rules.max_retries,
         delay=rules.backoff_factor,
@@ -51,24 +53,30 @@ def retry_policy(rules: RetryRules = RETRY) -> dg.RetryPolicy:
 
 
 def build_support_api_assets(
-    endpoints: Iterable[Endpoint] = ENDPOINTS, destination: str = "duckdb", retry: RetryRules = RETRY
+    endpoints: Iterable[Endpoint] = ENDPOINTS,
+    destination: str = "duckdb",
+    retry: RetryRules = RETRY,
+    pipelines_dir: Optional[str] = None,
 ) -> dg.AssetsDefinition:
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
-    # The source's shape (resource names) is all the specs need; no request is made.
-    shape = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
-    specs = [
-        translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
-        for resource in shape.selected_resources.values()
-    ]
     endpoint_by_key = {dg.AssetKey([SOURCE_NAME, e.name]): e for e in endpoints}
 
-    @dg.multi_asset(
+    @dlt_assets(
         name=SOURCE_NAME,
-        specs=specs,
-        can_subset=True,
-        retry_policy=retry_policy(retry),
+        # Placeholders for the specs: only the source's resource names are read, no request
+        # is made; the run builds its own source and pipeline (support_api.source, warehouse).
+        dlt_source=support_api_source("http://unused.invalid", "", endpoints, arrow=False),
+        dlt_pipeline=dlt_lib.pipeline(
+            pipeline_name=SOURCE_NAME, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
+        ),
+        dagster_dlt_translator=translator,
         pool=SOURCE_NAME,
+        # No retry_policy argument on @dlt_assets. The retries live in the body instead:
+        # sync_errors raises RetryRequested with RetryRules' exact waits (2, 4, 8 s, at most
+        # 3 retries) or a Failure without retry, so they hold however the sync is started
+        # (job, Materialize button, `dagster asset materialize`, dg.materialize). The policy
+        # of the same numbers is on the sync job (jobs.py), for anything left unclassified.
     )
     def support_api_assets(
         context: dg.AssetExecutionContext,
@@ -77,7 +85,7 @@ def build_support_api_assets(
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
-        plan = config.plan()  # sync.py: incremental (default), full_refresh or backfill
+        plan = config.plan()  # sync_config.py: incremental (default), full_refresh or backfill
         context.log.info(f"{plan.sync_type.value} sync")
         progress = SyncProgress(log=context.log.info)
         # sync_errors: retry what can pass, fail at once on the rest.

@@ -4,7 +4,8 @@ from typing import Iterable
 
 import dagster as dg
 
-from ..sources.settings import SOURCE_NAME
+from ..sources.settings import RETRY, SOURCE_NAME, RetryRules
+from .assets import retry_policy
 
 SYNC_JOB_NAME = f"{SOURCE_NAME}_sync"
 SYNC_STEP = SOURCE_NAME  # the multi-asset's op (assets.py), one step for every endpoint
@@ -21,10 +22,12 @@ IN_FLIGHT_STATUSES = [
 ]
 
 
-def build_sync_job():
+def build_sync_job(retry: RetryRules = RETRY):
     return dg.define_asset_job(
         SYNC_JOB_NAME,
         selection=dg.AssetSelection.groups(SOURCE_NAME),
+        # @dlt_assets takes no retry_policy: the job carries it (assets.py says why).
+        op_retry_policy=retry_policy(retry),
         description=(
             "Merge-sync every support API endpoint into the warehouse. Run config picks the sync"
             ' type: {"ops": {"support_api": {"config": {"sync_type": "incremental" | "full_refresh"'

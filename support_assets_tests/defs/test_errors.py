@@ -192,11 +192,12 @@ def test_a_transient_failure_that_clears_up_is_retried_by_the_op_and_succeeds(wa
     assert len(responses.calls) == 5
 
 
-def test_the_retry_policy_is_on_the_assets_so_every_way_of_starting_a_sync_has_it():
+def test_the_retry_policy_has_the_http_layers_numbers_and_is_on_the_sync_job():
+    """@dlt_assets takes no retry_policy: the sync job carries it, and the asset's body
+    retries through RetryRequested with the same numbers however the sync starts (the
+    tests above run the assets without the job)."""
     definitions = build_definitions()
-    (assets,) = definitions.assets
-    policy = assets.op.retry_policy
-    assert policy is not None and policy.max_retries == RETRY.max_retries
-    # The job that schedules and sensors start runs the same op.
     job = definitions.resolve_job_def("support_api_sync")
-    assert job.graph.node_dict["support_api"].definition.retry_policy == policy
+    policy = job.op_retry_policy
+    assert policy is not None and policy.max_retries == RETRY.max_retries
+    assert policy.delay == RETRY.backoff_factor
