@@ -1,10 +1,18 @@
-"""The support API as a dlt source: the reference rest_api configuration, its HTTP
-session and its paginator. Pure dlt, no Dagster import: it runs on its own too.
+"""The support API as a dlt source, in the shape of dlt's verified sources: `support_api`
+takes its base URL and key from dlt's config and secrets; `support_api_source` builds the
+reference rest_api configuration with its HTTP session and paginator.
+
+Pure dlt: no module of this package imports Dagster (a test checks it), so the source runs
+with a plain `dlt.pipeline(...)` too (docs/sources.md). Its helpers: settings.py (endpoints,
+page size, retry rules), http_session.py, concurrent_pages.py, validation.py, schema.py,
+sync_plan.py, arrow_pages.py, progress.py, probe.py, gc_pauses.py.
 """
 
 from typing import Any, Iterable, Optional
 
+import dlt
 from dlt.common import jsonpath
+from dlt.common.configuration import with_config
 from dlt.sources import DltSource
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
@@ -181,3 +189,27 @@ def support_api_source(
                 resource.add_step(PageBatches(), insert_at=1)  # right after the paginator
                 resource.add_step(ArrowRecords(schema, current_load_id))  # after every other step
     return source
+
+
+@with_config(sections=("sources", SOURCE_NAME))
+def support_api(
+    base_url: str = dlt.config.value,
+    api_key: str = dlt.secrets.value,
+    endpoints: Iterable[Endpoint] = ENDPOINTS,
+    plan: Optional[SyncPlan] = None,
+) -> DltSource:
+    """The support API's endpoints as the dlt source `support_api`, one resource per endpoint.
+
+    Args:
+        base_url: The API's root URL, e.g. https://api.example.com. dlt's config:
+            `base_url` under [sources.support_api] (or the top level) of .dlt/config.toml, or
+            SOURCES__SUPPORT_API__BASE_URL.
+        api_key: The key sent as the `api_key` query parameter, never logged. dlt's secrets:
+            `api_key` in .dlt/secrets.toml, or SOURCES__SUPPORT_API__API_KEY.
+        endpoints: The collections to load (settings.py).
+        plan: Incremental (None or SyncType.incremental), full refresh or backfill (sync_plan.py).
+
+    Returns:
+        DltSource: merge-loaded on the primary key, with the declared schema and contract.
+    """
+    return support_api_source(base_url, api_key, endpoints, plan=plan)

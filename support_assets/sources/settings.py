@@ -1,7 +1,7 @@
 """What this project knows about the support API: its endpoints, page size and retry rules.
 
-Plain data with no dlt or Dagster import, so the HTTP session (source.py) and the
-Dagster retry policy (assets.py) read the same numbers.
+Plain data with no dlt or Dagster import, so the HTTP session (http_session.py) and the
+Dagster retries (defs/errors.py, defs/assets.py) read the same numbers.
 """
 
 from dataclasses import dataclass
