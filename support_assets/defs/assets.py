@@ -12,7 +12,7 @@ from ..sources.settings import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRul
 from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
-from ..sources.progress import SyncProgress
+from ..sources.progress import SyncProgress, plural
 from .resources import SupportApiResource, WarehouseResource
 from ..sources import support_api_source
 from .sync_config import SyncConfig, with_cursor_metadata
@@ -102,6 +102,6 @@ def build_support_api_assets(
                 results, progress, pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
             )
             yield from with_cursor_metadata(results, pipeline, endpoint_by_key, plan, context.log.info)
-        context.log.info(f"fetched {progress.records} records in {progress.pages} pages")
+        context.log.info(f"fetched {plural(progress.records, 'record')} in {plural(progress.pages, 'page')}")
 
     return support_api_assets

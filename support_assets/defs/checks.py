@@ -23,6 +23,7 @@ import dagster as dg
 
 from ..sources.settings import ENDPOINTS, SOURCE_NAME, Endpoint
 from ..warehouse.queries import Warehouse
+from ..sources.progress import plural
 from .resources import WarehouseResource
 from ..sources.schema import table_schema
 
@@ -145,7 +146,7 @@ def _not_null(db: Warehouse, key: dg.AssetKey, table: str, columns: tuple[str, .
         asset_key=key,
         check_name=NOT_NULL,
         passed=not bad,
-        description=", ".join(f"{n} rows with a null `{c}`" for c, n in bad.items()) or None,
+        description=", ".join(f"{plural(n, 'row')} with a null `{c}`" for c, n in bad.items()) or None,
         metadata={f"null_{c}": n for c, n in nulls.items()},
     )
 
@@ -171,7 +172,7 @@ def _complete(
     passed = total is not None and rows == total
     description = None
     if not passed:
-        description = f"{rows} rows in {table}, but the API's `total` at the last full refresh was {total}"
+        description = f"{plural(rows, 'row')} in {table}, but the API's `total` at the last full refresh was {total}"
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=COMPLETE,

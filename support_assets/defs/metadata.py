@@ -14,7 +14,7 @@ import dagster as dg
 import dlt
 
 from ..sources.settings import SOURCE_NAME
-from ..sources.progress import SyncProgress
+from ..sources.progress import SyncProgress, plural
 from ..warehouse.queries import Warehouse
 
 def incremental_cursor(state: Mapping[str, Any], resource: str) -> Optional[str]:
@@ -82,11 +82,11 @@ def sync_metadata(
     # cursor did not move, nothing newer than the last sync arrived.
     nothing_new = fetched == 0 or (cursor_before is not None and cursor_before == cursor_after)
     if nothing_new:
-        summary = f"nothing new: {fetched} records fetched, the cursor stayed at {cursor_before}"
+        summary = f"nothing new: {plural(fetched, 'record')} fetched, the cursor stayed at {cursor_before}"
         if fetched == 0:
             summary = "nothing new: the API returned no records; the table is unchanged"
     else:
-        summary = f"{fetched} records fetched, {rows_by_table.get(table, 0)} rows loaded into {table}"
+        summary = f"{plural(fetched, 'record')} fetched, {plural(rows_by_table.get(table, 0), 'row')} loaded into {table}"
 
     metadata: dict[str, Any] = {
         "sync_type": sync_type,

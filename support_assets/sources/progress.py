@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 
+def plural(count: int, noun: str) -> str:
+    """"1 record", "2 records": counts in logs, metadata and the demo's summary."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @dataclass
 class EndpointProgress:
     pages: int = 0
@@ -17,9 +22,9 @@ class EndpointProgress:
     total: Optional[int] = None  # records the API said match, when it says
 
     def summary(self) -> str:
-        pages = f"{self.pages} page{'' if self.pages == 1 else 's'}"
-        of_total = f" of {self.total}" if self.total is not None else ""
-        return f"{pages}, {self.records}{of_total} records"
+        if self.total is None:
+            return f"{plural(self.pages, 'page')}, {plural(self.records, 'record')}"
+        return f"{plural(self.pages, 'page')}, {self.records} of {plural(self.total, 'record')}"
 
 
 @dataclass

@@ -13,6 +13,7 @@ from support_assets.defs.settings import AutomationSettings, automation_from_env
 from support_assets.definitions import build_definitions
 from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Fault
+from support_assets.sandbox.data import BASE_END, format_ts
 from support_assets.defs.sensors import FAILURE_SENSOR, NEW_DATA_SENSOR
 
 from support_assets_tests.helpers.automation import WebhookReceiver
@@ -21,6 +22,9 @@ KEY = dg.AssetKey(["support_api", "customer_support_data"])
 INCREMENTAL = {"ops": {"support_api": {"config": {"sync_type": "incremental"}}}}
 FULL_REFRESH = {"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}
 
+
+# The newest updated_at of the sandbox's initial records: what a first sync's cursor holds.
+LOADED = format_ts(BASE_END)
 
 def tick(definitions, name: str, when: datetime) -> list[dg.RunRequest]:
     schedule = definitions.resolve_schedule_def(name)
@@ -157,7 +161,7 @@ def test_before_any_sync_the_sensor_requests_the_first_one(new_data, sandbox):
 
 
 def test_no_change_since_the_cursor_is_one_small_request_and_a_skip(new_data, sandbox, instance):
-    record_sync(instance, "2026-06-01T00:00:00Z")
+    record_sync(instance, LOADED)
 
     result, cursor = new_data()
 
@@ -166,12 +170,12 @@ def test_no_change_since_the_cursor_is_one_small_request_and_a_skip(new_data, sa
     assert cursor is None
     [probe] = sandbox.requests
     # One record at most, strictly after the cursor: the record at the cursor is already loaded.
-    assert (probe.params["limit"], probe.params["updated_since"]) == ("1", "2026-06-01T00:00:01Z")
+    assert (probe.params["limit"], probe.params["updated_since"]) == ("1", format_ts(BASE_END + 1))
     assert probe.records == 0
 
 
 def test_a_change_requests_one_incremental_sync_keyed_by_the_change(new_data, sandbox, instance):
-    record_sync(instance, "2026-06-01T00:00:00Z")
+    record_sync(instance, LOADED)
     sandbox.store.update(42, subject="changed")
 
     result, cursor = new_data()
@@ -180,12 +184,12 @@ def test_a_change_requests_one_incremental_sync_keyed_by_the_change(new_data, sa
     later, _ = new_data(same_cursor)
 
     assert isinstance(result, dg.RunRequest)
-    assert result.run_key == "customer_support_data:2026-06-01T00:00:00Z:1"
+    assert result.run_key == f"customer_support_data:{LOADED}:1"
     assert result.run_config == INCREMENTAL and result.asset_selection == [KEY]
     assert result.tags["support_api/sync_type"] == "incremental"
     # The same change is not requested twice; a further change is.
     assert isinstance(again, dg.SkipReason) and "already requested" in again.skip_message
-    assert isinstance(later, dg.RunRequest) and later.run_key == "customer_support_data:2026-06-01T00:00:00Z:2"
+    assert isinstance(later, dg.RunRequest) and later.run_key == f"customer_support_data:{LOADED}:2"
     assert len(probes(sandbox)) == 3
 
 
@@ -212,7 +216,7 @@ def test_nothing_is_requested_while_a_sync_is_queued_or_running(
     new_data, sandbox, instance, status, job_name, asset_selection
 ):
     sandbox.store.update(42, subject="changed")
-    record_sync(instance, "2026-06-01T00:00:00Z")
+    record_sync(instance, LOADED)
     run = instance.add_run(
         dg.DagsterRun(
             job_name=job_name,
@@ -232,7 +236,7 @@ def test_nothing_is_requested_while_a_sync_is_queued_or_running(
 
 
 def test_a_finished_or_unrelated_run_does_not_hold_the_sensor_back(new_data, sandbox, instance):
-    record_sync(instance, "2026-06-01T00:00:00Z")
+    record_sync(instance, LOADED)
     sandbox.store.update(42, subject="changed")
     instance.add_run(dg.DagsterRun(job_name="support_api_sync", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.SUCCESS))
     instance.add_run(dg.DagsterRun(job_name="another_job", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED))
@@ -243,7 +247,7 @@ def test_a_finished_or_unrelated_run_does_not_hold_the_sensor_back(new_data, san
 
 
 def test_an_api_error_fails_the_tick_with_a_message_without_the_key(new_data, sandbox, instance, api_key):
-    record_sync(instance, "2026-06-01T00:00:00Z")
+    record_sync(instance, LOADED)
     sandbox.faults.add(Fault(status=401))
 
     with pytest.raises(Exception, match="answered HTTP 401") as error:

@@ -109,11 +109,25 @@ def test_dagster_definitions_validate(cli_env):
 
 
 def test_the_readme_main_job_command(cli_env, tmp_path, api_key):
-    """`make demo` runs `python -m support_assets.demo run`; this runs that command."""
+    """`make demo` runs `python -m support_assets.demo run`; this runs that command. Its
+    output is the short summary: what was synced, rows per table, the checks (all passing
+    on the sandbox's recent data, `fresh` included), where the data is, how to open the UI."""
     result = run_cli([sys.executable, "-m", "support_assets.demo", "run", "--records", "300"], cli_env)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"support_api.customer_support_data: 300 rows" in result.stdout
-    assert str(tmp_path / "support.duckdb") in result.stdout
-    assert "make ui" in result.stdout
+    lines = result.stdout.splitlines()
+    assert "synced support_api/customer_support_data (incremental) from the sandbox API" in lines
+    assert "  support_api.customer_support_data: 300 rows" in lines
+    assert "  checks: 4 passed" in lines
+    assert f"data: {tmp_path / 'support.duckdb'} (dataset support_api)" in lines
+    assert "UI: make ui (http://127.0.0.1:3000)" in lines
+    assert len(lines) <= 8 and "STEP_START" not in result.stdout + result.stderr
     assert rows(tmp_path / "support.duckdb", f"select count(*) from {TICKETS}") == [(300,)]
+
+
+def test_the_demo_shows_dagsters_event_stream_with_verbose(cli_env):
+    result = run_cli([sys.executable, "-m", "support_assets.demo", "run", "--records", "1", "--verbose"], cli_env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STEP_START" in result.stdout + result.stderr
+    assert "with 1 record\n" in result.stdout and "  support_api.customer_support_data: 1 row\n" in result.stdout

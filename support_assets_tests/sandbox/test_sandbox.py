@@ -13,11 +13,12 @@ import pytest
 import requests
 
 from support_assets.sandbox import Fault, SandboxServer
-from support_assets.sandbox.data import make_record
+from support_assets.sandbox import data
+from support_assets.sandbox.data import format_ts, make_record
 from support_assets.sandbox.store import RecordStore
 
 API_KEY = "test-key-5f0c2a9e"
-BASE_END = "2026-06-01T00:00:00Z"
+BASE_END = format_ts(data.BASE_END)
 
 
 @pytest.fixture
@@ -151,8 +152,9 @@ def test_records_are_deterministic_across_servers(server):
 
 def test_updated_since_and_before_filter(server):
     everything = server.store.all_records()
-    since, before = "2025-06-01T00:00:00Z", "2026-01-01T00:00:00+00:00"
-    expected = [r for r in everything if "2025-06-01T00:00:00Z" <= r["updated_at"] < "2026-01-01T00:00:00Z"]
+    since, before = format_ts(data.BASE_END - 365 * 86400), format_ts(data.BASE_END - 150 * 86400)
+    expected = [r for r in everything if since <= r["updated_at"] < before]
+    before = before.replace("Z", "+00:00")  # the API takes an offset too
     assert 0 < len(expected) < len(everything)
     assert fetch_all(server, updated_since=since, updated_before=before) == expected
     body = get(server, updated_since=since).json()
@@ -183,7 +185,7 @@ def test_add_update_delete_are_reflected_in_pages(server):
         store.get(8)
 
     # An incremental sync from the initial load's high-water mark sees exactly the changes.
-    changed = fetch_all(server, updated_since="2026-06-01T00:00:01Z")
+    changed = fetch_all(server, updated_since=format_ts(data.BASE_END + 1))
     assert [r["id"] for r in changed] == [7, 251, 252, 253]
 
 

@@ -42,3 +42,13 @@ def test_endpoints_are_counted_apart():
     assert progress.endpoints["customer_support_data"].records == 100
     assert progress.endpoints["customers"].total == 30
     assert progress.records == 130
+
+
+def test_counts_of_one_are_singular():
+    progress = SyncProgress()
+    progress.page("customer_support_data", 1, 1)
+    progress.finished("customer_support_data")
+    assert progress.endpoints["customer_support_data"].summary() == "1 page, 1 of 1 record"
+    progress = SyncProgress()
+    progress.page("customer_support_data", 1)
+    assert progress.endpoints["customer_support_data"].summary() == "1 page, 1 record"
