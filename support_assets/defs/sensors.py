@@ -12,6 +12,7 @@ from ..sources.settings import SOURCE_NAME, Endpoint
 from .settings import AutomationSettings
 from ..sources.sync_plan import SyncType, cursor_resolution, format_time, parse_time
 from .jobs import SYNC_TYPE_TAG, is_sync_run, syncs_in_flight
+from ..redaction import protect_configured_key, scrub
 from .resources import SupportApiResource
 from .sync_config import CURSOR_KEY, sync_run_config
 
@@ -101,17 +102,7 @@ def build_new_data_sensor(
     return support_api_new_data
 
 
-_KEY_PARAM = re.compile(r"(api_key=)[^&\s'\"]+")
 MAX_CAUSE = 500
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Masks `api_key=...` query values and the given secrets."""
-    text = _KEY_PARAM.sub(r"\1***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def failure_cause(context: dg.RunFailureSensorContext) -> str:
@@ -151,7 +142,8 @@ def build_failure_sensor(
         if not is_sync_run(run, keys, context.instance):
             return dg.SkipReason(f"run {run.run_id} ({run.job_name}) is not a support_api sync")
         # Errors from the HTTP stack can carry the request URL; never pass the key on.
-        cause = redact(failure_cause(context), [dg.EnvVar("SUPPORT_API_KEY").get_value() or ""])[:MAX_CAUSE]
+        protect_configured_key()  # SUPPORT_API_KEY or api_key in .dlt/secrets.toml
+        cause = scrub(failure_cause(context))[:MAX_CAUSE]
         message = f"support_api sync failed: run {run.run_id} (job {run.job_name}): {cause}"
         context.log.error(message)
         if webhook_url:

@@ -11,15 +11,15 @@ included, and would otherwise reach dlt's trace and Dagster's event log.
 Pure dlt/requests, no Dagster import.
 """
 
-import email.utils
 import http
 import logging
 import socket
-import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import InvalidHeader
+from urllib3.util import Retry
 from dlt.sources.helpers import requests as dlt_requests
 
 from .settings import RETRY, RetryRules
@@ -176,18 +176,18 @@ def api_error(
     return ApiError(f"{name} failed: {type(exc).__name__}: {scrub(str(exc))}", transient=False)
 
 
-def retry_after_seconds(header: Optional[str], now: Optional[float] = None) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+_RETRY_AFTER = Retry()  # only its Retry-After parser is used; RetryRules caps the wait
+
+
+def retry_after_seconds(header: Optional[str]) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None when
+    there is none or it is not valid: urllib3's own parser."""
     if not header:
         return None
-    header = header.strip()
-    if header.isdigit():
-        return float(header)
     try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+        return float(_RETRY_AFTER.parse_retry_after(header))
+    except InvalidHeader:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _request_name(request: Optional[requests.PreparedRequest]) -> str:

@@ -341,3 +341,23 @@ def test_the_reported_cause_never_carries_the_api_key(instance, monkeypatch, cap
     [line] = [line for line in lines if "support_api sync failed" in line]
     assert "ConnectionError: Max retries exceeded with url: /v1/resource?offset=0&api_key=***&limit=100" in line
     assert "s3cret-key" not in line and "s3cret-key" not in str(webhook.received)
+
+
+def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monkeypatch, capfd):
+    """The key may live in .dlt/secrets.toml instead (`api_key`, read through dlt's secrets,
+    which also read the API_KEY variable): the one redaction module masks it as a bare value."""
+    monkeypatch.delenv("SUPPORT_API_KEY", raising=False)
+    key = f"dlt-secret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("API_KEY", key)
+
+    @dg.op(name="support_api")
+    def leaky():
+        raise ValueError(f"the server said: {key} is not allowed here")
+
+    job = dg.GraphDefinition(name="support_api_sync", node_defs=[leaky]).to_job()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    _, lines = report(result, instance, AutomationSettings(), capfd)
+
+    [line] = [line for line in lines if "support_api sync failed" in line]
+    assert "ValueError: the server said: *** is not allowed here" in line
+    assert key not in "\n".join(lines)
