@@ -16,8 +16,6 @@ import duckdb
 import pytest
 import responses
 
-from support_assets.defs import assets
-from support_assets.sources.settings import RetryRules
 from support_assets.sandbox import Fault
 from support_assets.sources import support_api_source
 
@@ -27,13 +25,6 @@ from support_assets_tests.helpers.sync import every_event_text, sync, warehouse_
 SECRET = "SECRET-customer-text"
 GOOD = {"id": 1, "customer_id": 5, "subject": SECRET, "updated_at": "2025-01-01T00:00:00Z"}
 WHERE = "customer_support_data (GET /v1/resource, offset 0)"
-
-
-@pytest.fixture(autouse=True)
-def quick_dagster_retries(monkeypatch):
-    """One quick step retry instead of three slow ones (2, 6, 14 s): a retried attempt
-    must load nothing either."""
-    monkeypatch.setattr(assets, "RETRY", RetryRules(max_retries=1, backoff_factor=0.01))
 
 
 def body(obj) -> bytes:
@@ -108,6 +99,8 @@ def assert_failed_cleanly(result, before, warehouse, expected, api_key):
     events = every_event_text(result)
     assert SECRET not in events and api_key not in events
     assert warehouse_state(warehouse.duckdb_path) == before
+    # Bad data is not something a retry can fix: one attempt, no retry (errors.py).
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
 @pytest.fixture
@@ -126,7 +119,7 @@ def test_a_bad_page_fails_the_sync_with_a_clear_message_and_changes_nothing(
     case, loaded, sandbox, warehouse, api_key
 ):
     fault, expected = PAGE_FAULTS[case]
-    # Enough uses for every attempt of Dagster's retry policy.
+    # Enough uses for any attempt: a retry, if there were one, would meet the fault too.
     sandbox.faults.add(dataclasses.replace(fault, path="/v1/resource", times=10))
 
     result = sync(warehouse, checks=False)
