@@ -5,7 +5,7 @@ in requests' ConnectionError messages and from there in dlt's trace, Dagster's e
 log and compute logs. Two layers close that:
 
 - `scrub(text)` masks `api_key=<value>` and every registered key value; the HTTP layer
-  (http_client.py) and the Dagster error layer (errors.py) pass messages through it;
+  (sources/http_session.py) and the Dagster error layer (defs/errors.py) pass messages through it;
 - `protect(key)` registers the key and installs a log-record factory that scrubs every
   record as it is created, whatever logger (urllib3, dlt, dagster, root) or handler
   (console, compute logs, Dagster's event log, pytest's caplog) it goes to.

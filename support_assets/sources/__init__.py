@@ -107,7 +107,7 @@ def rest_api_config(
     retry: RetryRules = RETRY,
 ) -> dict[str, Any]:
     """The reference configuration (DESIGN.md), one resource per endpoint; `plan` makes it an
-    incremental, full-refresh or backfill sync (cursor.py), None reads everything and merges;
+    incremental, full-refresh or backfill sync (sync_plan.py), None reads everything and merges;
     up to `concurrency` page requests in flight per endpoint once the API's total is known."""
     protect(api_key)  # from here on, no log record or error of this process shows the key
     session = session if session is not None else http_session(retry, progress)
@@ -132,7 +132,7 @@ def _resource(
     prefetch: Optional[PagePrefetcher] = None,
 ) -> dict[str, Any]:
     """One endpoint's rest_api resource: its declared schema and contract (schema.py),
-    its pages validated before extraction (validation.py), its sync plan (cursor.py)."""
+    its pages validated before extraction (validation.py), its sync plan (sync_plan.py)."""
     schema = table_schema(endpoint.name, endpoint.primary_key)
     validator = ResponseValidator(endpoint.name, schema, endpoint.primary_key)
     resource = {
@@ -167,7 +167,7 @@ def support_api_source(
     arrow: bool = True,
 ) -> DltSource:
     """The dlt source named `support_api` with one resource per endpoint; `progress`
-    counts pages and records as they arrive; `plan` picks the sync type (cursor.py);
+    counts pages and records as they arrive; `plan` picks the sync type (sync_plan.py);
     `concurrency` page requests in flight per endpoint (concurrent_pages.py); `arrow`
     hands declared endpoints' records to dlt as Arrow tables (arrow_pages.py), False
     sends every record through dlt's normalizer."""

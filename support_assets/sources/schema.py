@@ -2,7 +2,7 @@
 warehouse promises about names, types and nullability, and what a sync does when
 the API drifts from it.
 
-Pure data keyed by endpoint name, no Dagster import. source.py hands it to dlt's
+Pure data keyed by endpoint name, no Dagster import. __init__.py hands it to dlt's
 rest_api (`columns`, `schema_contract`) and to the Arrow path (arrow_pages.py);
 validation.py checks each record against it so that a violation names the field and
 the record's id.

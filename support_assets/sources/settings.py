@@ -16,7 +16,7 @@ class Endpoint:
     path: str
     description: str = ""
     primary_key: str = "id"
-    # How the API filters by change time (sync.py): records whose `cursor_field` is at or after
+    # How the API filters by change time (sync_plan.py): records whose `cursor_field` is at or after
     # the value sent as `cursor_param`; a backfill also bounds the window with `cursor_end_param`
     # (None: the window's end is applied to the records instead). `cursor_format` is the strftime
     # pattern of the field and the parameters, or "unix" for epoch seconds.
