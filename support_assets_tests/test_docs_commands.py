@@ -22,6 +22,7 @@ RUN_BY = {
     r"\.venv/bin/dagster dev": E2E + "test_ui.py::test_the_ui_shows_the_assets_with_their_definitions_and_the_automation",
     r"\.venv/bin/dg (check defs|list defs)": E2E + "test_dg_cli.py::test_dg_check_defs_loads_the_code_location",
     r"\.venv/bin/dg launch --assets support_api/customer_support_data": E2E + "test_dg_cli.py::test_dg_launch_materializes_the_asset_into_duckdb",
+    r"\.venv/bin/dg dev": E2E + "test_dg_cli.py::test_dg_dev_serves_the_code_location_and_a_launched_run_loads_the_sandbox",
     r"(\.venv/bin/)?dagster instance concurrency set support_api 1": E2E + "test_postgres_daemon.py::test_the_daemon_runs_sensor_launched_syncs_one_at_a_time_recorded_in_postgres",
     r"celery -A support_assets\.defs\.celery_worker worker .*": E2E + "test_celery.py::test_a_sync_waits_for_a_worker_then_the_worker_lands_every_record",
     r"\.venv/bin/dagster sensor start support_api_new_data": E2E + "test_automation_e2e.py::test_syncs_queue_in_the_pool_and_sensors_drive_and_report_them",

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from support_assets_tests.helpers import rows, run_cli
+from support_assets_tests.helpers.dagster_dev import DagsterDev
 
 DG = str(Path(sys.executable).with_name("dg"))
 
@@ -37,3 +38,14 @@ def test_dg_launch_materializes_the_asset_into_duckdb(cli_env, sandbox, tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (count,) = rows(tmp_path / "support.duckdb", "select count(*) from support_api.customer_support_data")
     assert count == (250,)  # the sandbox fixture serves 250 records
+
+
+def test_dg_dev_serves_the_code_location_and_a_launched_run_loads_the_sandbox(cli_env, tmp_path):
+    """`dg dev` from the repository root (webserver and daemon): the code location loads,
+    and a run launched the way the Materialize button does lands every record."""
+    command = lambda port: [DG, "dev", "--host", "127.0.0.1", "--port", str(port)]  # noqa: E731
+    with DagsterDev(cli_env, tmp_path, command=command) as dev:
+        run_id = dev.launch_assets([["support_api", "customer_support_data"]])
+        run = dev.wait_for_run(run_id, timeout=300)
+        assert run["status"] == "SUCCESS", [m["message"] for m in dev.run_messages(run_id)][-5:]
+    assert rows(tmp_path / "support.duckdb", "select count(*) from support_api.customer_support_data") == [(250,)]
