@@ -31,7 +31,7 @@ from scenario import Warehouse, warm_up  # noqa: E402
 import dlt  # noqa: E402
 from dlt.common.destination.reference import Destination  # noqa: E402
 
-from support_assets import destinations  # noqa: E402
+from support_assets.warehouse import destinations  # noqa: E402
 from support_assets.sources.sync_plan import SyncPlan  # noqa: E402
 from support_assets.sources import support_api_source  # noqa: E402
 

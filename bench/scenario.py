@@ -89,7 +89,7 @@ class Warehouse:
     def pipeline(self, connection: Any = None) -> Any:
         import dlt
 
-        from support_assets import destinations
+        from support_assets.warehouse import destinations
 
         factory = self.factory or destinations.duckdb
         return dlt.pipeline(
