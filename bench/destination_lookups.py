@@ -1,4 +1,4 @@
-"""An incremental sync on dlt's duckdb factory against support_assets.destinations.duckdb:
+"""An incremental sync on dlt's duckdb factory against support_assets.warehouse.destinations.duckdb:
 configuration lookups and wall time (docs/performance.md, section 9).
 
     python bench/destination_lookups.py [--records 100000] [--repeats 7]
@@ -31,9 +31,9 @@ from scenario import Warehouse, warm_up  # noqa: E402
 import dlt  # noqa: E402
 from dlt.common.destination.reference import Destination  # noqa: E402
 
-from support_assets import destinations  # noqa: E402
-from support_assets.cursor import SyncPlan  # noqa: E402
-from support_assets.source import support_api_source  # noqa: E402
+from support_assets.warehouse import destinations  # noqa: E402
+from support_assets.sources.sync_plan import SyncPlan  # noqa: E402
+from support_assets.sources import support_api_source  # noqa: E402
 
 
 class Lookups:

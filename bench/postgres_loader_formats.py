@@ -32,8 +32,8 @@ FORMATS = ("insert_values", "csv")
 
 
 def child(file_format: str, base_url: str, api_key: str, pipelines_dir: str) -> None:
-    from support_assets.resources import WarehouseResource
-    from support_assets.source import support_api_source
+    from support_assets.defs.resources import WarehouseResource
+    from support_assets.sources import support_api_source
 
     pipeline = WarehouseResource(destination="postgres", pipelines_dir=pipelines_dir).pipeline()
     started = time.perf_counter()
@@ -44,7 +44,7 @@ def child(file_format: str, base_url: str, api_key: str, pipelines_dir: str) -> 
 
 
 def one_load(file_format: str, base_url: str, api_key: str, records: int) -> dict:
-    from support_assets_tests.postgres import database
+    from support_assets_tests.helpers.postgres import database
 
     with database("bench_formats") as db, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DESTINATION__POSTGRES__CREDENTIALS": db.url}

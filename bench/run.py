@@ -113,7 +113,7 @@ class Sandbox:
 def destination_env(scenario: str, workdir: Path) -> Iterator[dict[str, str]]:
     """dlt's settings for a destination scenario: a fresh database of the run's own on the
     loopback servers (dropped afterwards), or a fresh folder for the Delta table."""
-    from support_assets_tests import mariadb, postgres
+    from support_assets_tests.helpers import mariadb, postgres
 
     if scenario == "dlt_postgres":
         with postgres.database("bench") as db:

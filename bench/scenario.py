@@ -15,7 +15,7 @@ Scenarios:
                   without this project's .dlt/config.toml
   dlt             this project's dlt pipeline, source and run settings, without Dagster
   dlt_records     the same with every record through dlt's normalizer (arrow=False), as
-                  before the Arrow path (support_assets/arrow_pages.py)
+                  before the Arrow path (support_assets/sources/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
   dlt_postgres,   `dlt` into the other destinations tested here, each configured by dlt's own
@@ -85,18 +85,18 @@ def hand(url: str, key: str, workdir: Path) -> int:
 
 class Warehouse:
     """WarehouseResource's DuckDB pipeline and run settings, without importing Dagster:
-    the `dlt` scenarios must not pay for it (support_assets/resources.py)."""
+    the `dlt` scenarios must not pay for it (support_assets/defs/resources.py)."""
 
     loader_file_format = "parquet"
 
     def __init__(self, workdir: Path, factory: Any = None) -> None:
         self.workdir = workdir
-        self.factory = factory  # the destination factory; None: support_assets.destinations.duckdb
+        self.factory = factory  # the destination factory; None: support_assets.warehouse.destinations.duckdb
 
     def pipeline(self, connection: Any = None) -> Any:
         import dlt
 
-        from support_assets import destinations
+        from support_assets.warehouse import destinations
 
         factory = self.factory or destinations.duckdb
         return dlt.pipeline(
@@ -109,8 +109,8 @@ class Warehouse:
     def run(self, source: Any) -> None:
         """One sync as the asset runs it: on one DuckDB connection (WarehouseResource.sync_pipeline)
         and with fewer garbage-collector passes (gc_pauses.py)."""
-        from support_assets.duckdb_connection import sync_connection
-        from support_assets.gc_pauses import fewer_gc_pauses
+        from support_assets.warehouse.duckdb_connection import sync_connection
+        from support_assets.sources.gc_pauses import fewer_gc_pauses
 
         with sync_connection(str(self.workdir / "support.duckdb")) as connection, fewer_gc_pauses():
             self.pipeline(connection).run(source, loader_file_format=self.loader_file_format)
@@ -152,7 +152,7 @@ def dlt_defaults(url: str, key: str, workdir: Path) -> int:
 
 def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     """What the asset does (assets.py), minus Dagster; `options` for support_api_source."""
-    from support_assets.source import support_api_source
+    from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
     warehouse.run(support_api_source(url, key, **options))
@@ -167,10 +167,10 @@ def dlt_destination(scenario: str, url: str, key: str, workdir: Path) -> int:
     """`dlt` into another destination; BENCH_DATASET names the dataset (on MariaDB a database)."""
     import dlt
 
-    from support_assets.gc_pauses import fewer_gc_pauses
-    from support_assets.queries import Warehouse as Tables
-    from support_assets.source import support_api_source
-    from support_assets.warehouse_destination import destination_from_name, load_settings
+    from support_assets.sources.gc_pauses import fewer_gc_pauses
+    from support_assets.warehouse.queries import Warehouse as Tables
+    from support_assets.sources import support_api_source
+    from support_assets.warehouse.warehouse_destination import destination_from_name, load_settings
 
     name = DESTINATIONS[scenario]
     destination = destination_from_name(name)
@@ -194,7 +194,7 @@ def dagster(url: str, key: str, workdir: Path) -> int:
     import dagster as dg
 
     from support_assets.definitions import build_definitions
-    from support_assets.resources import WarehouseResource
+    from support_assets.defs.resources import WarehouseResource
 
     os.environ["SUPPORT_API_BASE_URL"] = url
     warehouse = WarehouseResource(
@@ -208,8 +208,8 @@ def dagster(url: str, key: str, workdir: Path) -> int:
 
 def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
     """Full sync, 1% of the records changed upstream, incremental sync: time and requests."""
-    from support_assets.cursor import SyncPlan
-    from support_assets.source import support_api_source
+    from support_assets.sources.sync_plan import SyncPlan
+    from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
 
@@ -252,9 +252,9 @@ def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
     API's data changing mid-sync (docs/consistency.md): right after page 2 (incremental: 1) is
     served, the sandbox inserts a record at offset 5 and deletes the one at offset records - 50, so the
     count stays as it was for the other scenarios."""
-    from support_assets.cursor import SyncPlan, SyncType
-    from support_assets.progress import SyncProgress
-    from support_assets.source import support_api_source
+    from support_assets.sources.sync_plan import SyncPlan, SyncType
+    from support_assets.sources.progress import SyncProgress
+    from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
     control = requests.Session()
@@ -343,11 +343,11 @@ def warm_up(scenario: str, workdir: Path) -> None:
     )
     pipeline.run([{"id": 1, "at": "2024-01-01T00:00:00Z"}], table_name="warm_up",
                  loader_file_format=None if scenario == "dlt_defaults" else "parquet")
-    import support_assets.source  # noqa: F401
+    import support_assets.sources  # noqa: F401
     from dlt.sources.rest_api import rest_api_source  # noqa: F401
 
     if scenario in DESTINATIONS:  # the destination's client and driver modules
-        from support_assets.warehouse_destination import destination_from_name
+        from support_assets.warehouse.warehouse_destination import destination_from_name
 
         destination_from_name(DESTINATIONS[scenario]).client_class  # noqa: B018 - imports it
         if scenario == "dlt_delta":

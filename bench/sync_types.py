@@ -18,11 +18,12 @@ import time
 
 import dagster as dg
 
-from support_assets.api import ENDPOINTS
+from support_assets.sources.settings import ENDPOINTS
 from support_assets.definitions import build_definitions
-from support_assets.probe import count_changed
-from support_assets.resources import WarehouseResource
+from support_assets.sources.probe import count_changed
+from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import SandboxServer
+from support_assets.sandbox.data import BASE_END, format_ts
 
 
 def main() -> None:
@@ -60,7 +61,7 @@ def main() -> None:
 
         sandbox.requests.clear()
         started = time.perf_counter()
-        count = count_changed(sandbox.url, key, ENDPOINTS[0], "2026-06-01T00:00:00Z")
+        count = count_changed(sandbox.url, key, ENDPOINTS[0], format_ts(BASE_END))
         probe = time.perf_counter() - started
         print(f"{'new-data probe':<24} {len(sandbox.requests):>6} requests {count:>8} counted {probe:>7.3f} s")
         print(

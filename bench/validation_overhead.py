@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sandbox_throughput import start_sandbox  # noqa: E402
 from support_assets.sandbox.data import make_record  # noqa: E402
-from support_assets.schema import table_schema  # noqa: E402
-from support_assets.source import support_api_source  # noqa: E402
-from support_assets.validation import ResponseValidator  # noqa: E402
+from support_assets.sources.schema import table_schema  # noqa: E402
+from support_assets.sources import support_api_source  # noqa: E402
+from support_assets.sources.validation import ResponseValidator  # noqa: E402
 
 
 def sync_seconds(url: str, api_key: str, validate: bool) -> float:

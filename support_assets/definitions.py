@@ -8,15 +8,15 @@ from typing import Iterable
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from .api import ENDPOINTS, RETRY, Endpoint, RetryRules
-from .assets import build_support_api_assets
-from .automation import AutomationSettings, automation_from_env
-from .celery_executor import executor_from_env
-from .checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
-from .jobs import build_sync_job
-from .resources import DATA_DIR, SupportApiResource, WarehouseResource
-from .schedules import build_schedules
-from .sensors import build_failure_sensor, build_new_data_sensor
+from .sources.settings import ENDPOINTS, RETRY, Endpoint, RetryRules
+from .defs.assets import build_support_api_assets
+from .defs.settings import AutomationSettings, automation_from_env
+from .defs.executor import executor_from_env
+from .defs.checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
+from .defs.jobs import build_sync_job
+from .defs.resources import DATA_DIR, SupportApiResource, WarehouseResource
+from .defs.schedules import build_schedules
+from .defs.sensors import build_failure_sensor, build_new_data_sensor
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -54,8 +54,8 @@ def build_definitions(
     endpoints = tuple(endpoints)
     warehouse = warehouse or warehouse_from_env()
     automation = automation or automation_from_env()
-    assets = build_support_api_assets(endpoints, warehouse.destination, retry)
-    sync_job = build_sync_job()
+    assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)
+    sync_job = build_sync_job(retry)
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),

@@ -1,6 +1,6 @@
 """The main job and the UI, against the offline sandbox API.
 
-    python -m support_assets.demo run [--records N]   # sandbox -> dagster asset materialize -> DuckDB
+    python -m support_assets.demo run [--records N] [--verbose]   # sandbox -> dagster asset materialize -> DuckDB
     python -m support_assets.demo ui  [--port 3000] [--records N] [--latency S]   # dagster dev against the sandbox
 
 Both go through the real code location (support_assets.definitions:defs) and the
@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 
 from .definitions import warehouse_from_env
-from .resources import DATA_DIR, PROJECT_ROOT
+from .defs.resources import DATA_DIR, PROJECT_ROOT
 from .sandbox import SandboxServer
+from .sources.progress import plural
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
@@ -55,23 +56,65 @@ def table_counts(duckdb_path: str, dataset: str) -> dict[str, int]:
         return {name: db.execute(f'select count(*) from "{dataset}"."{name}"').fetchone()[0] for (name,) in tables}
 
 
-def run(records: int) -> int:
+def run_summary(home: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """What the last run of the instance at `home` did: each materialization (asset and sync
+    type), and its checks' names by result (passed, warned, failed)."""
+    import dagster as dg  # here: the demo's other paths need no Dagster in this process
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        synced = []
+        for record in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records:
+            materialization = record.event_log_entry.asset_materialization
+            sync_type = materialization.metadata.get("sync_type")
+            sync_type = f" ({sync_type.value})" if sync_type is not None else ""
+            synced.append(f"{materialization.asset_key.to_user_string()}{sync_type}")
+        checks: dict[str, list[str]] = {"passed": [], "warned": [], "failed": []}
+        for record in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records:
+            evaluation = record.event_log_entry.dagster_event.event_specific_data
+            if evaluation.passed:
+                outcome = "passed"
+            else:
+                outcome = "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed"
+            checks[outcome].append(evaluation.check_name)
+    return synced, checks
+
+
+def run(records: int, verbose: bool = False) -> int:
     api_key = secrets.token_urlsafe(24)  # a throwaway key the sandbox accepts
     with SandboxServer(api_key=api_key, records=records) as sandbox:
-        print(f"sandbox support API on {sandbox.url} with {records} records", flush=True)
+        print(f"sandbox support API on {sandbox.url} with {plural(records, 'record')}", flush=True)
+        env = dagster_env(sandbox, api_key)
+        # Dagster's event stream (DEBUG) only with --verbose; kept for the error otherwise.
         result = subprocess.run(
             [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"],
-            env=dagster_env(sandbox, api_key),
+            env=env,
             cwd=PROJECT_ROOT,
+            capture_output=not verbose,
+            text=True,
         )
     if result.returncode != 0:
+        if not verbose:
+            print(result.stdout[-5000:] + result.stderr[-5000:], file=sys.stderr)
         print("materialization failed; the run's log is above", file=sys.stderr)
         return result.returncode
     warehouse = warehouse_from_env()
-    print(f"\nloaded into {warehouse.duckdb_path} (dataset {warehouse.dataset_name}):")
+    synced, checks = run_summary(Path(env["DAGSTER_HOME"]))
+    print(f"synced {', '.join(synced)} from the sandbox API")
     for table, count in table_counts(warehouse.duckdb_path, warehouse.dataset_name).items():
-        print(f"  {warehouse.dataset_name}.{table}: {count} rows")
-    print("\nopen the Dagster UI against the sandbox: make ui  (then http://127.0.0.1:3000)")
+        print(f"  {warehouse.dataset_name}.{table}: {plural(count, 'row')}")
+    outcomes = [
+        f"{len(names)} {outcome}" + (f" ({', '.join(names)})" if outcome != "passed" else "")
+        for outcome, names in checks.items()
+        if names
+    ]
+    print(f"  checks: {'; '.join(outcomes) or 'none ran'}")
+    print(f"data: {warehouse.duckdb_path} (dataset {warehouse.dataset_name})")
+    print("UI: make ui (http://127.0.0.1:3000)")
     return 0
 
 
@@ -106,13 +149,14 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="materialize every asset from the sandbox into DuckDB")
     run_parser.add_argument("--records", type=int, default=1000)
+    run_parser.add_argument("--verbose", action="store_true", help="show Dagster's event stream")
     ui_parser = commands.add_parser("ui", help="dagster dev against the sandbox")
     ui_parser.add_argument("--port", type=int, default=3000)
     ui_parser.add_argument("--records", type=int, default=1000)
     ui_parser.add_argument("--latency", type=float, default=0.0, help="seconds the sandbox adds to every response")
     args = parser.parse_args()
     if args.command == "run":
-        return run(args.records)
+        return run(args.records, args.verbose)
     return ui(args.port, args.records, args.latency)
 
 

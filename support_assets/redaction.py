@@ -5,12 +5,16 @@ in requests' ConnectionError messages and from there in dlt's trace, Dagster's e
 log and compute logs. Two layers close that:
 
 - `scrub(text)` masks `api_key=<value>` and every registered key value; the HTTP layer
-  (http_client.py) and the Dagster error layer (errors.py) pass messages through it;
+  (sources/http_session.py) and the Dagster error layer (defs/errors.py) pass messages through it;
 - `protect(key)` registers the key and installs a log-record factory that scrubs every
   record as it is created, whatever logger (urllib3, dlt, dagster, root) or handler
   (console, compute logs, Dagster's event log, pytest's caplog) it goes to.
 
-Pure Python, no dlt or Dagster import.
+`protect_configured_key()` registers the key where the project reads it from (the
+environment variable, or `api_key` in dlt's secrets such as .dlt/secrets.toml), for a
+process that never built the source, e.g. the failure sensor's.
+
+Pure Python, no Dagster import; dlt only inside protect_configured_key.
 """
 
 import logging
@@ -43,6 +47,18 @@ def protect(secret: str) -> None:
             if len(secret) >= MIN_LITERAL_LENGTH:
                 _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
     install_log_redaction()
+
+
+def protect_configured_key(env_var: str = "SUPPORT_API_KEY") -> None:
+    """Registers the API key from `env_var`, and from dlt's secrets (`api_key`), as the
+    Dagster resource reads it, so that scrub() masks it even as a bare value."""
+    import os
+
+    import dlt
+
+    for key in (os.environ.get(env_var), dlt.secrets.get("api_key")):
+        if key:
+            protect(str(key))
 
 
 def scrub(text: str) -> str:

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from support_assets.resources import WarehouseResource
+from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import SandboxServer
 
 @pytest.fixture

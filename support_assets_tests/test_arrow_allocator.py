@@ -24,7 +24,7 @@ def test_pyarrows_default_without_support_assets():
 
 
 @pytest.mark.parametrize(
-    "imports", ["import support_assets.definitions", "import support_assets.source"]
+    "imports", ["import support_assets.definitions", "import support_assets.sources"]
 )
 def test_the_system_allocator_where_a_sync_runs(imports):
     # The code location (Dagster's run workers, `dagster asset materialize`) and the dlt

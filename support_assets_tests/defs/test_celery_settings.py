@@ -1,0 +1,54 @@
+"""How SUPPORT_CELERY_* turn into the executor's and the workers' Celery settings."""
+
+from dagster._config import validate_config
+from dagster_celery import celery_executor
+
+from support_assets.defs.executor import CelerySettings, executor_from_env
+from support_assets.definitions import build_definitions
+
+
+def test_without_a_broker_the_code_location_keeps_dagsters_default_executor(monkeypatch):
+    monkeypatch.delenv("SUPPORT_CELERY_BROKER_URL", raising=False)
+
+    assert executor_from_env() is None
+    job = build_definitions().resolve_job_def("support_api_sync")
+    assert job.executor_def.name == "multi_or_in_process_executor"
+
+
+def test_a_broker_url_switches_every_job_to_the_celery_executor(monkeypatch):
+    monkeypatch.setenv("SUPPORT_CELERY_BROKER_URL", "redis://:secret-pw@redis.internal:6379/0")
+    monkeypatch.setenv("SUPPORT_CELERY_QUEUE", "support_api")
+
+    job = build_definitions().resolve_job_def("support_api_sync")
+
+    assert job.executor_def.name == "support_api_celery"
+
+
+def test_redis_keeps_results_itself_and_amqp_returns_them_as_messages():
+    redis = CelerySettings.from_env({"SUPPORT_CELERY_BROKER_URL": "redis://:pw@h:6379/0"})
+    amqp = CelerySettings.from_env({"SUPPORT_CELERY_BROKER_URL": "amqp://u:pw@h:5672//"})
+    explicit = CelerySettings.from_env({
+        "SUPPORT_CELERY_BROKER_URL": "amqp://u:pw@h:5672//",
+        "SUPPORT_CELERY_BACKEND_URL": "redis://h:6379/1",
+        "SUPPORT_CELERY_QUEUE": "support_api",
+    })
+
+    assert (redis.backend, redis.queue) == ("redis://:pw@h:6379/0", "dagster")
+    assert amqp.backend == "rpc://"
+    assert (explicit.backend, explicit.queue) == ("redis://h:6379/1", "support_api")
+    assert CelerySettings.from_env({}) is None
+
+
+def test_the_executor_config_names_variables_not_passwords(monkeypatch):
+    monkeypatch.setenv("SUPPORT_CELERY_BACKEND_URL", "redis://:backend-pw@h:6379/1")
+    settings = CelerySettings(broker="amqp://u:broker-pw@h//", backend="redis://:backend-pw@h:6379/1",
+                              queue="support_api")
+
+    config = settings.executor_config()
+
+    assert config["broker"] == {"env": "SUPPORT_CELERY_BROKER_URL"}
+    assert config["backend"] == {"env": "SUPPORT_CELERY_BACKEND_URL"}
+    assert config["config_source"]["task_default_queue"] == "support_api"
+    assert "pw" not in repr(config)
+    # And dagster-celery accepts it.
+    assert validate_config(celery_executor.config_schema.config_type, config).success

@@ -1,0 +1,96 @@
+"""`make bench` keeps working: every scenario runs end to end on a small sandbox, and the
+`dlt` scenario is the same pipeline the Dagster asset runs. (No timings are asserted.)"""
+
+import subprocess
+import sys
+
+import pytest
+
+from support_assets.defs.resources import PROJECT_ROOT, WarehouseResource
+
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+
+import run  # noqa: E402
+import scenario  # noqa: E402
+
+
+def test_the_dlt_scenario_runs_the_assets_pipeline_settings(tmp_path):
+    ours = scenario.Warehouse(tmp_path)
+    asset = WarehouseResource(
+        duckdb_path=str(tmp_path / "support.duckdb"), pipelines_dir=str(tmp_path / "dlt")
+    )
+
+    assert ours.loader_file_format == asset.loader_file_format
+    a, b = ours.pipeline(), asset.pipeline()
+    assert (a.pipeline_name, a.dataset_name, a.pipelines_dir) == (
+        b.pipeline_name,
+        b.dataset_name,
+        b.pipelines_dir,
+    )
+    assert a.destination.destination_type == b.destination.destination_type
+    assert a.destination.config_params["credentials"] == b.destination.config_params["credentials"]
+
+
+def test_every_scenario_runs_and_leaves_every_record(tmp_path):
+    plan = run.Plan(
+        repeats=1,
+        sizes=(300,),
+        growth_records=None,
+        latency_records=300,
+        latency=0.01,
+        incremental_records=300,
+    )
+    log = []
+
+    run.measure(plan.sweep, 300, 0.0, 1, tmp_path, log)
+    run.measure(plan.latency_scenarios, 300, 0.01, 1, tmp_path, log)
+    run.measure(("incremental",), 300, 0.0, 1, tmp_path, log)
+    run.measure(("drift",), 300, 0.0, 1, tmp_path, log)
+
+    assert {r.scenario for r in log} == {*plan.sweep, *plan.latency_scenarios, "incremental", "drift"}
+    assert all(r.rows == 300 and r.peak_rss_mb > 0 for r in log)
+    incremental = next(r for r in log if r.scenario == "incremental").extra
+    assert incremental["full_requests"] == 3  # pages of 100
+    assert incremental["incremental_requests"] == 1  # the 3 changed records fit one page
+    drift = next(r for r in log if r.scenario == "drift").extra
+    assert drift["calm_requests"] == 3  # no drift: exactly the pages
+    assert 6 <= drift["drift_requests"] <= 6 + 7  # one more pass (and pages fetched ahead of a moved end)
+    assert drift["incremental_drift_requests"] > drift["incremental_calm_requests"]
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    report = run.table(log, plan, info)
+    for name in (*plan.sweep, "dlt_sequential", "Targets", "drift, 300 records"):
+        assert name in report
+
+
+def test_the_destination_scenarios_load_every_record_into_each_destination(tmp_path):
+    plan = run.Plan(repeats=1, sizes=(300,), destination_records=300)
+    log = []
+
+    run.measure(("hand", "dlt", *plan.destinations), 300, 0.0, 1, tmp_path, log)
+
+    assert {r.scenario for r in log} == {"hand", "dlt", "dlt_postgres", "dlt_mariadb", "dlt_delta"}
+    assert all(r.rows == 300 for r in log)
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    assert "300 records, full sync per destination" in run.table(log, plan, info)
+
+
+def test_a_scenario_that_loses_records_fails_the_bench(tmp_path, monkeypatch):
+    def short(scenario_name, sandbox, records, workdir):
+        return {"seconds": 1.0, "rows": records - 1, "peak_rss_mb": 1, "cpu_seconds": 1}
+
+    monkeypatch.setattr(run, "run_scenario", short)
+
+    with pytest.raises(RuntimeError, match="left 99 rows, not 100"):
+        run.measure(("hand",), 100, 0.0, 1, tmp_path, [])
+
+
+def test_the_destination_lookups_bench_compares_both_factories():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "destination_lookups.py"),
+         "--records", "300", "--repeats", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert set(lines) == {"dlt.destinations.duckdb", "destinations.duckdb"}
+    assert lines["destinations.duckdb"].endswith(" 0 of them for capabilities")
+    assert not lines["dlt.destinations.duckdb"].endswith(" 0 of them for capabilities")

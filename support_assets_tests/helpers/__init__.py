@@ -1,0 +1,33 @@
+"""Helpers shared by the tests."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from support_assets.defs.resources import PROJECT_ROOT
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def run_cli(args, env, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def rows(duckdb_path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(duckdb_path), read_only=True) as db:
+        return db.sql(sql).fetchall()
+
+
+def failure_text(result) -> str:
+    """Every error message (with its causes) of a failed in-process run."""
+    texts = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            texts.append(error.message)
+            error = error.cause
+    return "\n".join(texts)
