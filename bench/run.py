@@ -9,6 +9,13 @@ runs in a fresh process (bench/scenario.py) whose peak RSS is read when it exits
 all of them alike; figures are medians over the repeats, and times are also given as
 ratios to the hand-written loop measured in the same run.
 
+Where users run syncs, measured as they run them: the `dagster asset materialize` CLI as a
+whole process (full sync, incremental sync with nothing new, peak RSS), and a run launched
+through the webserver's GraphQL (the Materialize button's mutation) and executed by the
+daemon, launch to success. Both against floors of the same run: (a) a trivial one-asset
+code location with the in-process executor through the same CLI and the same webserver
+(bench/floor_location.py), (b) the hand-written loop.
+
 Writes results.json (every run), table.md (medians, ratios, the targets) and bench.png
 (time and peak memory against record count) to --out.
 """
@@ -48,10 +55,23 @@ class Plan:
     latency: float = 0.05
     latency_scenarios: tuple[str, ...] = ("dlt_defaults", "dlt_sequential", "dlt", "dagster")
     incremental_records: int = 100_000
+    cli_records: int = 100_000  # the CLI paths, against floor (a) and the hand loop
+    cli_growth_records: Optional[int] = 1_000_000  # peak RSS of the CLI path
+    ui_records: int = 10_000  # the webserver + daemon path: runs after a first sync
+    ui_repeats: int = 5
 
 
 FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
-QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None)
+QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None, cli_growth_records=None,
+             ui_repeats=3)
+
+# The user's command, and the same CLI on floor (a).
+SYNC_SELECT = "support_api/customer_support_data"
+FLOOR_MODULE = "floor_location"  # bench/floor_location.py
+# Each CLI scenario: (code location, executor setting); `_multiprocess` is the same
+# command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
+ASSET_STEPS = {"support_api", "trivial"}  # the sync's step (jobs.SYNC_STEP) and the floor's; the rest are checks
+CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
 
 
 @dataclass
@@ -65,6 +85,8 @@ class Run:
     peak_rss_mb: float
     rows: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where a CLI or UI run's time went, from its event log (seconds).
+    breakdown: dict[str, float] = field(default_factory=dict)
 
 
 class Sandbox:
@@ -151,6 +173,190 @@ def measure(scenarios: tuple[str, ...], records: int, latency: float, repeats: i
                       f"#{repeat}: {run.seconds:6.2f} s  cpu {run.cpu_seconds:6.2f} s  "
                       f"peak {run.peak_rss_mb:6.0f} MB", flush=True)
     finally:
+        sandbox.close()
+
+
+# The daemon dequeues runs every 5 s by default: a wait of 0-5 s before any run starts, the
+# floor's as much as the sync's, that only adds noise to the UI path's ratio.
+FAST_QUEUE = """
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
+def dagster_home(path: Path, extra: str = "") -> Path:
+    """A DAGSTER_HOME with the committed instance settings (the pool), as `make ui` has them."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text() + extra)
+    return path
+
+
+def cli_env(sandbox: "Sandbox", workdir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SUPPORT_API_BASE_URL": sandbox.url,
+        "SUPPORT_API_KEY": sandbox.key,
+        "SUPPORT_DATA_DIR": str(workdir / "data"),
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "PYTHONPATH": str(ROOT / "bench"),  # floor_location
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        **extra,
+    }
+
+
+def run_breakdown(home: Path, started: float, ended: float) -> dict[str, float]:
+    """The latest run of this DAGSTER_HOME, from its event log: seconds from `started` (the
+    process's or the launch's wall clock) to the first step, in the sync step, in the check
+    steps, and from the last step's end to `ended`."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        steps = instance.get_run_step_stats(run.run_id)
+    if not steps:
+        return {}
+    sync = [s for s in steps if s.step_key in ASSET_STEPS]
+    checks = [s for s in steps if s.step_key not in ASSET_STEPS]
+    return {
+        "before_first_step": min(s.start_time for s in steps) - started,
+        "sync_step": sum(s.end_time - s.start_time for s in sync),
+        "check_steps": sum(s.end_time - s.start_time for s in checks),
+        "after_last_step": ended - max(s.end_time for s in steps),
+    }
+
+
+def run_cli(module: str, select: str, env: dict[str, str], workdir: Path) -> tuple[float, float, float, dict]:
+    """`dagster asset materialize` as a user runs it, timed as a whole process: wall and
+    CPU seconds, peak RSS (the process and the step processes it waited for), breakdown."""
+    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
+               "-m", module, "--select", select]
+    with open(workdir / "cli.log", "a") as log:
+        wall_started = time.time()
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        wall_ended = time.time()
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = (workdir / "cli.log").read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{tail}")
+    breakdown = run_breakdown(Path(env["DAGSTER_HOME"]), wall_started, wall_ended)
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, breakdown
+
+
+def measure_cli(records: int, repeats: int, tmp: Path, log: list[Run],
+                scenarios: tuple[str, ...] = CLI_SCENARIOS) -> None:
+    """Per repeat, taking turns: floor (a); a full sync of `records` into a fresh
+    warehouse; an incremental sync with nothing new after it (the asset's default config:
+    incremental, lookback 600 s), with the in-process default and with multiprocess."""
+    sandbox = Sandbox(records)
+    try:
+        for repeat in range(1, repeats + 1):
+            workdir = tmp / f"cli-{records}-{repeat}"
+            dagster_home(workdir / "dagster_home")
+            for scenario in scenarios:
+                executor = "multiprocess" if scenario.endswith("_multiprocess") else ""
+                env = cli_env(sandbox, workdir, SUPPORT_EXECUTOR=executor)
+                if scenario == "cli_floor":
+                    floor_dir = tmp / f"floor-{records}-{repeat}"
+                    dagster_home(floor_dir / "dagster_home")
+                    env = cli_env(sandbox, floor_dir)
+                    result = run_cli(FLOOR_MODULE, "*", env, floor_dir)
+                    rows = 1
+                else:
+                    result = run_cli("support_assets.definitions", SYNC_SELECT, env, workdir)
+                    rows = _rows(workdir / "data" / "support.duckdb")
+                    if rows != records:
+                        raise RuntimeError(f"{scenario} left {rows} rows, not {records}")
+                seconds, cpu, peak, breakdown = result
+                run = Run(scenario, records, 0.0, repeat, seconds=seconds, cpu_seconds=cpu,
+                          peak_rss_mb=peak, rows=rows, breakdown=breakdown)
+                log.append(run)
+                print(f"  {scenario:28s} {records:>9,} records  #{repeat}: {seconds:6.2f} s  "
+                      f"cpu {cpu:6.2f} s  peak {peak:6.0f} MB  "
+                      + "  ".join(f"{k} {v:.2f}" for k, v in breakdown.items()), flush=True)
+    finally:
+        sandbox.close()
+
+
+def _rows(path: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute("select count(*) from support_api.customer_support_data").fetchone()[0]
+
+
+UI_WORKSPACE = """\
+load_from:
+  - python_module:
+      module_name: support_assets.definitions
+      location_name: support_assets
+  - python_module:
+      module_name: floor_location
+      location_name: floor
+      working_directory: {bench}
+"""
+
+
+def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
+    """`dagster dev` (webserver and daemon) serving this code location and floor (a); runs
+    launched with the Materialize button's GraphQL mutation, taking turns, timed from the
+    run's creation to its end as the instance records them. A first sync loads the records
+    untimed, so the timed syncs are incremental with nothing new, like most scheduled and
+    sensor runs."""
+    sys.path.insert(0, str(ROOT))
+    from support_assets_tests.dagster_dev import DagsterDev
+
+    import dagster as dg
+
+    workdir = tmp / "ui"
+    workdir.mkdir()
+    (workdir / "workspace.yaml").write_text(UI_WORKSPACE.format(bench=ROOT / "bench"))
+    sandbox = Sandbox(records)
+    dev = DagsterDev(
+        cli_env(sandbox, workdir), workdir, fresh_home=False,
+        command=lambda port: [str(Path(sys.executable).with_name("dagster")), "dev", "-w",
+                              str(workdir / "workspace.yaml"), "--host", "127.0.0.1",
+                              "--port", str(port)],
+    )
+    dagster_home(workdir / "dagster_home", FAST_QUEUE)
+    targets = {"ui_floor": ("floor", [["trivial"]]),
+               "ui_sync": ("support_assets", [SYNC_SELECT.split("/")])}
+    try:
+        dev.start()
+        dev.wait_for_location("floor")
+
+        def launch(scenario: str) -> tuple[float, dict[str, float]]:
+            location, assets = targets[scenario]
+            run_id = dev.launch_assets(assets, location=location)
+            finished = dev.wait_for_run(run_id, poll=0.2)
+            if finished["status"] != "SUCCESS":
+                raise RuntimeError(f"{scenario}: run {run_id} {finished['status']}:\n{dev.log()[-3000:]}")
+            with dg.DagsterInstance.from_config(str(workdir / "dagster_home")) as instance:
+                record = instance.get_run_record_by_id(run_id)
+                created, ended = record.create_timestamp.timestamp(), record.end_time
+                steps = instance.get_run_step_stats(run_id)
+            breakdown = {"queued": record.start_time - created} if record.start_time else {}
+            if steps:
+                breakdown["before_first_step"] = min(s.start_time for s in steps) - created
+                breakdown["steps"] = max(s.end_time for s in steps) - min(s.start_time for s in steps)
+            return ended - created, breakdown
+
+        launch("ui_sync")  # the first sync: every record, untimed
+        if _rows(workdir / "data" / "support.duckdb") != records:
+            raise RuntimeError("the first sync through the UI did not load every record")
+        for repeat in range(1, repeats + 1):
+            for scenario in targets:
+                seconds, breakdown = launch(scenario)
+                log.append(Run(scenario, records, 0.0, repeat, seconds=seconds, cpu_seconds=0.0,
+                               peak_rss_mb=0.0, rows=0, breakdown=breakdown))
+                print(f"  {scenario:28s} #{repeat}: {seconds:6.2f} s launch to success  "
+                      + "  ".join(f"{k} {v:.2f}" for k, v in breakdown.items()), flush=True)
+    finally:
+        dev.stop()
         sandbox.close()
 
 

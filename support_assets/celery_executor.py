@@ -4,7 +4,7 @@ With SUPPORT_CELERY_BROKER_URL set, every job of the code location (the sync job
 a Materialize click alike) runs its steps as Celery tasks on the queue
 SUPPORT_CELERY_QUEUE, picked up by workers started with support_assets.celery_worker.
 The run itself stays where the run launcher put it and waits for the task's result.
-Unset, the code location keeps Dagster's default executor.
+Unset, executor.py runs the steps in the run's process (or SUPPORT_EXECUTOR's choice).
 """
 
 import os
@@ -63,8 +63,9 @@ class CelerySettings:
         }
 
 
-def executor_from_env() -> Optional[dg.ExecutorDefinition]:
-    settings = CelerySettings.from_env()
+def executor_from_env(environ: Mapping[str, str] = os.environ) -> Optional[dg.ExecutorDefinition]:
+    """dagster-celery's executor, or None without a broker (executor.py picks the executor)."""
+    settings = CelerySettings.from_env(environ)
     if settings is None:
         return None
     return celery_executor.configured(settings.executor_config(), name="support_api_celery")

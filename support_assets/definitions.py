@@ -11,8 +11,8 @@ from dagster_dlt import DagsterDltResource
 from .api import ENDPOINTS, RETRY, Endpoint, RetryRules
 from .assets import build_support_api_assets
 from .automation import AutomationSettings, automation_from_env
-from .celery_executor import executor_from_env
 from .checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
+from .executor import executor_from_env
 from .jobs import build_sync_job
 from .resources import DATA_DIR, SupportApiResource, WarehouseResource
 from .schedules import build_schedules
@@ -71,7 +71,8 @@ def build_definitions(
             "support_api": SupportApiResource(base_url=dg.EnvVar("SUPPORT_API_BASE_URL")),
             "warehouse": warehouse,
         },
-        # Dagster's default executor, or Celery workers when SUPPORT_CELERY_BROKER_URL is set.
+        # In the run's process by default; SUPPORT_EXECUTOR=multiprocess, or Celery workers
+        # when SUPPORT_CELERY_BROKER_URL is set (executor.py).
         executor=executor_from_env(),
     )
 

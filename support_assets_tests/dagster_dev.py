@@ -230,7 +230,7 @@ class DagsterDev:
         except FileNotFoundError:
             return ""
 
-    def _wait_until_loaded(self) -> None:
+    def _wait_until_loaded(self, location: str = LOCATION) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -243,7 +243,7 @@ class DagsterDev:
                 time.sleep(0.5)
                 continue
             entries = data["workspaceOrError"].get("locationEntries") or []
-            loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
+            loaded = [e for e in entries if e["name"] == location and e["loadStatus"] == "LOADED"]
             if loaded:
                 error = loaded[0]["locationOrLoadError"]
                 if error and error["__typename"] == "PythonError":
@@ -251,7 +251,7 @@ class DagsterDev:
                 return
             time.sleep(0.5)
         raise DagsterDevError(
-            f"dagster dev did not load {LOCATION} within {self.start_timeout} s; log:\n{self.log()[-3000:]}"
+            f"dagster dev did not load {location} within {self.start_timeout} s; log:\n{self.log()[-3000:]}"
         )
 
     # --- GraphQL ----------------------------------------------------------------------
@@ -272,13 +272,17 @@ class DagsterDev:
         return body["data"]
 
     def launch_assets(
-        self, asset_paths: Sequence[Sequence[str]], job: str = ASSET_JOB, run_config: Optional[dict] = None
+        self,
+        asset_paths: Sequence[Sequence[str]],
+        job: str = ASSET_JOB,
+        run_config: Optional[dict] = None,
+        location: str = LOCATION,
     ) -> str:
         """Launch a run of these assets the way the UI's Materialize button does (the
         Launchpad when `run_config` is given); its id."""
         params = {
             "selector": {
-                "repositoryLocationName": LOCATION,
+                "repositoryLocationName": location,
                 "repositoryName": REPOSITORY,
                 "pipelineName": job,
                 "assetSelection": [{"path": list(p)} for p in asset_paths],
@@ -292,6 +296,10 @@ class DagsterDev:
         if result["__typename"] != "LaunchRunSuccess":
             raise DagsterDevError(f"launch failed: {result}")
         return result["run"]["id"]
+
+    def wait_for_location(self, location: str) -> None:
+        """Another code location of the workspace, loaded (start() waits for this project's)."""
+        self._wait_until_loaded(location)
 
     def dismiss_community_prompt(self) -> None:
         """What the UI's "Skip" on its join-the-community dialog sends; otherwise the
