@@ -103,6 +103,15 @@ query LocationStatus {
 }
 """
 
+# The checks of an asset, which the Materialize button launches with it.
+ASSET_CHECKS = """
+query AssetChecks($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name } } } }
+  }
+}
+"""
+
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 # A process started in the background by a shell inherits SIGINT ignored, and dagster
@@ -277,16 +286,23 @@ class DagsterDev:
         job: str = ASSET_JOB,
         run_config: Optional[dict] = None,
         location: str = LOCATION,
+        with_checks: bool = True,
     ) -> str:
         """Launch a run of these assets the way the UI's Materialize button does (the
-        Launchpad when `run_config` is given); its id."""
+        Launchpad when `run_config` is given): with the assets' checks, unless
+        `with_checks` is false; its id."""
+        checks = []
+        for path in asset_paths if with_checks else ():
+            node = self.graphql(ASSET_CHECKS, {"key": {"path": list(path)}})["assetNodeOrError"]
+            found = (node.get("assetChecksOrError") or {}).get("checks") or []
+            checks += [{"assetKey": {"path": list(path)}, "name": c["name"]} for c in found]
         params = {
             "selector": {
                 "repositoryLocationName": location,
                 "repositoryName": REPOSITORY,
                 "pipelineName": job,
                 "assetSelection": [{"path": list(p)} for p in asset_paths],
-                "assetCheckSelection": [],
+                "assetCheckSelection": checks,
             },
             "mode": "default",
             "runConfigData": run_config or {},
