@@ -18,8 +18,8 @@ Scenarios:
                   before the Arrow path (support_assets/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
-  incremental     `dlt`, then 1% of the records changed, then an incremental sync on
-                  `updated_since` (dlt's incremental on the rest_api parameter)
+  incremental     `dagster`, then 1% of the records changed, then `dagster` again: an
+                  incremental sync with the asset's default config (lookback 600 s)
 """
 
 from __future__ import annotations
@@ -169,19 +169,26 @@ def dagster(url: str, key: str, workdir: Path) -> int:
 
 
 def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
-    """Full sync, 1% of the records changed upstream, incremental sync: time and requests."""
-    from support_assets.cursor import SyncPlan
-    from support_assets.source import support_api_source
+    """Full sync, 1% of the records changed upstream, incremental sync: time and requests.
+    Both through Dagster as a scheduled sync runs them: dg.materialize of the real assets
+    with their default config (incremental, lookback 600 s: cursor.py, sync.py)."""
+    import dagster as dg
 
-    warehouse = Warehouse(workdir)
+    from support_assets.definitions import build_definitions
+    from support_assets.resources import WarehouseResource
+
+    os.environ["SUPPORT_API_BASE_URL"] = url
+    warehouse = WarehouseResource(
+        duckdb_path=str(workdir / "support.duckdb"), pipelines_dir=str(workdir / "dlt")
+    )
+    defs = build_definitions(warehouse=warehouse)
 
     def sync() -> tuple[float, int]:
-        # The asset's default sync type: dlt's incremental on the API's `updated_since` (cursor.py).
-        source = support_api_source(url, key, plan=SyncPlan())
         requests.post(f"{url}/_sandbox/reset-log", timeout=30)
         started = time.perf_counter()
-        warehouse.run(source)
+        result = dg.materialize(list(defs.assets), resources=defs.resources, raise_on_error=True)
         seconds = time.perf_counter() - started
+        assert result.success
         served = requests.get(f"{url}/_sandbox/requests", timeout=60).json()
         return seconds, sum(1 for r in served if r["path"] == "/v1/resource")
 
@@ -249,7 +256,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
     import support_assets.source  # noqa: F401
     from dlt.sources.rest_api import rest_api_source  # noqa: F401
 
-    if scenario == "dagster":
+    if scenario in ("dagster", "incremental"):
         import dagster as dg
 
         @dg.asset

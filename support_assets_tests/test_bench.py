@@ -57,6 +57,30 @@ def test_every_scenario_runs_and_leaves_every_record(tmp_path):
         assert name in report
 
 
+def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
+    """The headline paths: floor (a) and the project through the real `dagster asset
+    materialize`, and both through `dagster dev`'s GraphQL and daemon."""
+    plan = run.Plan(repeats=1, sizes=(300,), cli_records=300, ui_records=300, ui_repeats=1)
+    log = []
+
+    run.measure(("hand",), 300, 0.0, 1, tmp_path, log)
+    run.measure_cli(300, 1, tmp_path, log)
+    run.measure_ui(300, 1, tmp_path, log)
+
+    assert [r.scenario for r in log] == ["hand", *run.CLI_SCENARIOS, "ui_floor", "ui_sync"]
+    cli = {r.scenario: r for r in log if r.scenario.startswith("cli_")}
+    assert all(r.peak_rss_mb > 0 and r.breakdown["before_first_step"] > 0 for r in cli.values())
+    # The sync's step and its checks' steps ran in the measured runs; the floor has no checks.
+    assert cli["cli_full"].breakdown["check_steps"] > 0 and cli["cli_floor"].breakdown["check_steps"] == 0
+    assert "sync_step_to_first_page" in cli["cli_incremental"].breakdown
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    report = run.table(log, plan, info)
+    for line in ("| incremental sync with nothing new, CLI |", "| full sync of 300 records, CLI |",
+                 "launch to success |", "peak RSS of the CLI path, full sync of 300 records"):
+        assert line in report
+    assert report.count("≤ ") >= 4  # a verdict for every target
+
+
 def test_a_scenario_that_loses_records_fails_the_bench(tmp_path, monkeypatch):
     def short(scenario_name, sandbox, records, workdir):
         return {"seconds": 1.0, "rows": records - 1, "peak_rss_mb": 1, "cpu_seconds": 1}
