@@ -101,3 +101,13 @@ def test_the_destination_lookups_bench_compares_both_factories():
     assert set(lines) == {"dlt.destinations.duckdb", "destinations.duckdb"}
     assert lines["destinations.duckdb"].endswith(" 0 of them for capabilities")
     assert not lines["dlt.destinations.duckdb"].endswith(" 0 of them for capabilities")
+
+
+def test_the_import_time_bench_times_every_case():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "import_time.py"), "--repeats", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
+    assert "support_assets.definitions" in result.stdout
