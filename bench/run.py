@@ -1,6 +1,6 @@
 """Every sync scenario side by side in one run, against the sandbox API: `make bench`.
 
-    python bench/run.py [--quick] [--out bench/results]
+    python bench/run.py [--quick | --destinations] [--out bench/results]
 
 For each record count the sandbox runs in its own process
 (`python -m support_assets.sandbox --port 0 --records N [--latency S]`), and each sync
@@ -32,14 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "bench" / "scenario.py"
+sys.path.insert(0, str(ROOT))  # support_assets_tests' database helpers
 
 
 @dataclass
@@ -55,6 +57,10 @@ class Plan:
     latency: float = 0.05
     latency_scenarios: tuple[str, ...] = ("dlt_defaults", "dlt_sequential", "dlt", "dagster")
     incremental_records: int = 100_000
+    # The other destinations tested here, side by side with `dlt` (DuckDB) at this size.
+    destinations: tuple[str, ...] = ("dlt_postgres", "dlt_mariadb", "dlt_delta")
+    destination_records: int = 100_000
+    drift_records: int = 20_000
     cli_records: int = 100_000  # the CLI paths, against floor (a) and the hand loop
     cli_growth_records: Optional[int] = 1_000_000  # peak RSS of the CLI path
     ui_records: int = 10_000  # the webserver + daemon path: runs after a first sync
@@ -72,6 +78,11 @@ FLOOR_MODULE = "floor_location"  # bench/floor_location.py
 # command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
 ASSET_STEPS = {"support_api", "trivial"}  # the sync's step (jobs.SYNC_STEP) and the floor's; the rest are checks
 CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
+# No user paths (CLI, UI) in a plan that measures one other part alone.
+NO_USER_PATHS = {"cli_records": 0, "cli_growth_records": None, "ui_repeats": 0}
+# The destinations part alone: 100k full syncs on each tested destination and the hand loop.
+DESTINATIONS = Plan(repeats=3, sizes=(100_000,), sweep=("hand", "dlt"), growth_records=None,
+                    latency_scenarios=(), incremental_records=0, drift_records=0, **NO_USER_PATHS)
 
 
 @dataclass
@@ -122,9 +133,34 @@ class Sandbox:
         self.proc.wait(timeout=30)
 
 
+@contextmanager
+def destination_env(scenario: str, workdir: Path) -> Iterator[dict[str, str]]:
+    """dlt's settings for a destination scenario: a fresh database of the run's own on the
+    loopback servers (dropped afterwards), or a fresh folder for the Delta table."""
+    from support_assets_tests import mariadb, postgres
+
+    if scenario == "dlt_postgres":
+        with postgres.database("bench") as db:
+            yield {"DESTINATION__POSTGRES__CREDENTIALS": db.url}
+    elif scenario == "dlt_mariadb":
+        with mariadb.database("bench") as db:  # on MariaDB the dataset is a database
+            yield {"DESTINATION__SQLALCHEMY__CREDENTIALS": db.url, "BENCH_DATASET": db.name}
+    elif scenario == "dlt_delta":
+        yield {"DESTINATION__FILESYSTEM__BUCKET_URL": str(workdir / "lake")}
+    else:
+        yield {}
+
+
 def run_scenario(scenario: str, sandbox: Sandbox, records: int, workdir: Path) -> dict[str, Any]:
     """One sync in a fresh process; its JSON line plus its peak RSS and CPU time."""
+    with destination_env(scenario, workdir) as destination:
+        return _run_scenario(scenario, sandbox, records, workdir, destination)
+
+
+def _run_scenario(scenario: str, sandbox: Sandbox, records: int, workdir: Path,
+                  destination: dict[str, str]) -> dict[str, Any]:
     env = {
+        **destination,
         **os.environ,
         "SUPPORT_API_KEY": sandbox.key,
         "RUNTIME__DLTHUB_TELEMETRY": "false",  # dlt_defaults runs without our config.toml
@@ -504,7 +540,7 @@ def headline(log: list[Run], plan: Plan) -> list[str]:
 
 def targets(log: list[Run], plan: Plan) -> list[str]:
     out = []
-    size = 100_000 if 100_000 in plan.sizes else max(plan.sizes)
+    size = 100_000 if 100_000 in plan.sizes else max(plan.sizes, default=0)
 
     def t(scenario: str, records: int, latency: float = 0.0, attr: str = "seconds") -> Optional[float]:
         runs = select(log, scenario, records, latency)
@@ -531,6 +567,12 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
                 line += (f"; at {plan.growth_records:,} {big:.0f} MB, growth {big / peak:.2f}× "
                          f"(< 1.2) — {check(big / peak < 1.2)}")
             out.append(line)
+    at = plan.destination_records
+    per_destination = {s: t(s, at) for s in ("dlt", *plan.destinations)}
+    if t("hand", at) and all(per_destination.values()):
+        out.append(f"{at:,} records, full sync per destination (× the hand loop into DuckDB): " + ", ".join(
+            f"{s} {v:.2f} s ({v / t('hand', at):.2f}×, peak {t(s, at, attr='peak_rss_mb'):.0f} MB)"
+            for s, v in per_destination.items()))
     incremental = [r for r in log if r.scenario == "incremental"]
     if incremental:
         requests_ratio = statistics.median(
@@ -542,6 +584,18 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
             f"{sample['incremental_requests']} requests against {sample['full_requests']} "
             f"({requests_ratio:.1%}, ≤ 2% — {check(requests_ratio <= 0.02)}), time "
             f"{time_ratio:.1%} of the full sync's (≤ 10% — {check(time_ratio <= 0.10)})")
+    drift = [r for r in log if r.scenario == "drift"]
+    if drift:
+        e = drift[0].extra
+        pages = -(-drift[0].records // 100)
+        out.append(
+            f"drift, {drift[0].records:,} records: a full refresh without drift made {e['calm_requests']} "
+            f"requests (the {pages} pages — {check(e['calm_requests'] == pages)}); with a record inserted "
+            f"and one deleted mid-sync {e['drift_requests']} ({e['drift_requests'] / e['calm_requests']:.2f}×: "
+            f"one more pass, ≤ 2× + 7 — {check(e['drift_requests'] <= 2 * pages + 7)}), time "
+            f"{statistics.median(r.seconds / r.extra['calm_seconds'] for r in drift):.2f}× the calm one's; "
+            f"incremental after {e['changed']} changes: {e['incremental_calm_requests']} requests calm, "
+            f"{e['incremental_drift_requests']} with the change mid-sync")
     sequential = t("dlt_sequential", plan.latency_records, plan.latency)
     concurrent = t("dlt", plan.latency_records, plan.latency)
     defaults = t("dlt_defaults", plan.latency_records, plan.latency)
@@ -590,11 +644,18 @@ def main() -> None:
     parser.add_argument("--user-paths", action="store_true",
                         help="only the CLI and UI paths, with the hand loop for floor (b)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--destinations", action="store_true",
+                        help="only the 100k full syncs on each tested destination, 3 repeats")
+    parser.add_argument("--only", choices=["drift"],
+                        help="only this section, at the full plan's size and repeats")
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
+    plan = DESTINATIONS if args.destinations else QUICK if args.quick else FULL
+    if args.only:
+        plan = Plan(repeats=plan.repeats, sizes=(), growth_records=None, latency_scenarios=(),
+                    incremental_records=0, drift_records=plan.drift_records, **NO_USER_PATHS)
     if args.user_paths:
         plan = replace(plan, sizes=(plan.cli_records,), sweep=("hand",), growth_records=None,
-                       latency_scenarios=(), incremental_records=0)
+                       latency_scenarios=(), incremental_records=0, drift_records=0, destinations=())
     bench(plan, args.out)
 
 
@@ -607,7 +668,8 @@ def bench(plan: Plan, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
         for records in plan.sizes:
             print(f"full syncs of {records:,} records", flush=True)
-            measure(plan.sweep, records, 0.0, plan.repeats, Path(tmp), log)
+            scenarios = plan.sweep + (plan.destinations if records == plan.destination_records else ())
+            measure(scenarios, records, 0.0, plan.repeats, Path(tmp), log)
         if plan.growth_records:
             print(f"memory growth: {plan.growth_records:,} records", flush=True)
             measure(plan.growth, plan.growth_records, 0.0, 1, Path(tmp), log)
@@ -618,13 +680,18 @@ def bench(plan: Plan, out: Path) -> None:
         if plan.incremental_records:
             print("incremental sync after 1% of the records changed", flush=True)
             measure(("incremental",), plan.incremental_records, 0.0, plan.repeats, Path(tmp), log)
-        print(f"`dagster asset materialize`: floor (a), {plan.cli_records:,} records", flush=True)
-        measure_cli(plan.cli_records, plan.repeats, Path(tmp), log)
+        if plan.drift_records:
+            print("full refresh and incremental sync while the data changes (drift)", flush=True)
+            measure(("drift",), plan.drift_records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.cli_records:
+            print(f"`dagster asset materialize`: floor (a), {plan.cli_records:,} records", flush=True)
+            measure_cli(plan.cli_records, plan.repeats, Path(tmp), log)
         if plan.cli_growth_records:
             print(f"`dagster asset materialize`: {plan.cli_growth_records:,} records", flush=True)
             measure_cli(plan.cli_growth_records, 1, Path(tmp), log, scenarios=("cli_full",))
-        print("webserver + daemon: runs launched through GraphQL", flush=True)
-        measure_ui(plan.ui_records, plan.ui_repeats, Path(tmp), log)
+        if plan.ui_repeats:
+            print("webserver + daemon: runs launched through GraphQL", flush=True)
+            measure_ui(plan.ui_records, plan.ui_repeats, Path(tmp), log)
     info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["minutes"] = (time.monotonic() - started) / 60
 

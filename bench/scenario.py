@@ -18,13 +18,20 @@ Scenarios:
                   before the Arrow path (support_assets/arrow_pages.py)
   dlt_sequential  the same with one page request at a time (concurrency=1)
   dagster         this project through Dagster: dg.materialize of the real assets, in process
+  dlt_postgres,   `dlt` into the other destinations tested here, each configured by dlt's own
+  dlt_mariadb,    DESTINATION__... variables (bench/run.py makes a fresh database or folder),
+  dlt_delta       with the file and table format from its capabilities (warehouse_destination.py);
+                  rows are counted through queries.py, as the checks count them
   incremental     `dagster`, then 1% of the records changed, then `dagster` again: an
                   incremental sync with the asset's default config (lookback 600 s)
+  drift           a full refresh and an incremental sync (1% changed, at least 200), each once without
+                  and once with a record inserted and one deleted after page 2 is served
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -152,6 +159,37 @@ def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     return _rows(workdir / "support.duckdb")
 
 
+# Scenario -> SUPPORT_DESTINATION name.
+DESTINATIONS = {"dlt_postgres": "postgres", "dlt_mariadb": "sqlalchemy", "dlt_delta": "filesystem"}
+
+
+def dlt_destination(scenario: str, url: str, key: str, workdir: Path) -> int:
+    """`dlt` into another destination; BENCH_DATASET names the dataset (on MariaDB a database)."""
+    import dlt
+
+    from support_assets.gc_pauses import fewer_gc_pauses
+    from support_assets.queries import Warehouse as Tables
+    from support_assets.source import support_api_source
+    from support_assets.warehouse_destination import destination_from_name, load_settings
+
+    name = DESTINATIONS[scenario]
+    destination = destination_from_name(name)
+    settings = load_settings(destination, name)
+    pipeline = dlt.pipeline(
+        pipeline_name="support_api",
+        destination=destination,
+        dataset_name=os.environ.get("BENCH_DATASET", "support_api"),
+        pipelines_dir=str(workdir / "dlt"),
+    )
+    with fewer_gc_pauses():
+        pipeline.run(
+            support_api_source(url, key),
+            loader_file_format=settings.loader_file_format,
+            table_format=settings.table_format,
+        )
+    return Tables(pipeline).row_count("customer_support_data") or 0
+
+
 def dagster(url: str, key: str, workdir: Path) -> int:
     import dagster as dg
 
@@ -216,6 +254,64 @@ def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, An
     }
 
 
+def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
+    """Requests and time of a full refresh and an incremental sync, each without and with the
+    API's data changing mid-sync (docs/consistency.md): right after page 2 (incremental: 1) is
+    served, the sandbox inserts a record at offset 5 and deletes the one at offset records - 50, so the
+    count stays as it was for the other scenarios."""
+    from support_assets.cursor import SyncPlan, SyncType
+    from support_assets.progress import SyncProgress
+    from support_assets.source import support_api_source
+
+    warehouse = Warehouse(workdir)
+    control = requests.Session()
+
+    def sync(plan: SyncPlan, after_page: int = 0) -> tuple[float, int, int]:
+        """(seconds, requests, extra passes), with the change after `after_page` (0: none)."""
+        if after_page:
+            change = {"after_page": after_page, "insert": [5], "delete": [records - 50]}
+            control.post(f"{url}/_sandbox/drift", json=change, timeout=30).raise_for_status()
+        progress = SyncProgress()
+        source = support_api_source(url, key, plan=plan, progress=progress)
+        control.post(f"{url}/_sandbox/reset-log", timeout=30)
+        started = time.perf_counter()
+        warehouse.run(source)
+        seconds = time.perf_counter() - started
+        served = control.get(f"{url}/_sandbox/requests", timeout=60).json()
+        passes = progress.endpoints["customer_support_data"].drift.drift_passes
+        return seconds, sum(1 for r in served if r["path"] == "/v1/resource"), passes
+
+    def change_one_percent() -> int:
+        changed = min(records, max(records // 100, 200))  # at least two pages, for a change after page 1
+        for id in range(1, records + 1, max(1, records // changed))[:changed]:
+            control.post(f"{url}/_sandbox/records/customer_support_data", timeout=30,
+                         json={"update": {"id": id, "fields": {"status": "changed"}}})  # may be deleted: 404
+        return changed
+
+    full = SyncPlan(sync_type=SyncType.full_refresh)
+    calm_seconds, calm_requests, calm_passes = sync(full)
+    drift_seconds, drift_requests, drift_passes = sync(full, after_page=2)
+    rows = _rows(workdir / "support.duckdb")
+    change_one_percent()
+    incremental_calm = sync(SyncPlan())
+    changed = change_one_percent()
+    incremental_drift = sync(SyncPlan(), after_page=1)
+    passes = (calm_passes, drift_passes, incremental_calm[2], incremental_drift[2])
+    assert passes == (0, 1, 0, 1), passes
+    return {
+        "seconds": drift_seconds,
+        "rows": rows,
+        "calm_seconds": calm_seconds,
+        "calm_requests": calm_requests,
+        "drift_requests": drift_requests,
+        "changed": changed,
+        "incremental_calm_requests": incremental_calm[1],
+        "incremental_drift_requests": incremental_drift[1],
+        "incremental_calm_seconds": incremental_calm[0],
+        "incremental_drift_seconds": incremental_drift[0],
+    }
+
+
 def _rows(path: Path) -> int:
     with duckdb.connect(str(path), read_only=True) as db:
         return db.execute(f"select count(*) from {TABLE}").fetchone()[0]
@@ -228,6 +324,7 @@ SCENARIOS: dict[str, Callable[..., int]] = {
     "dlt_records": lambda url, key, workdir: dlt_project(url, key, workdir, arrow=False),
     "dlt_sequential": lambda url, key, workdir: dlt_project(url, key, workdir, concurrency=1),
     "dagster": dagster,
+    **{name: functools.partial(dlt_destination, name) for name in DESTINATIONS},
 }
 
 
@@ -256,6 +353,13 @@ def warm_up(scenario: str, workdir: Path) -> None:
     import support_assets.source  # noqa: F401
     from dlt.sources.rest_api import rest_api_source  # noqa: F401
 
+    if scenario in DESTINATIONS:  # the destination's client and driver modules
+        from support_assets.warehouse_destination import destination_from_name
+
+        destination_from_name(DESTINATIONS[scenario]).client_class  # noqa: B018 - imports it
+        if scenario == "dlt_delta":
+            import deltalake  # noqa: F401
+
     if scenario in ("dagster", "incremental"):
         import dagster as dg
 
@@ -269,7 +373,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental", "drift"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
@@ -278,8 +382,8 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     warm_up(args.scenario, args.workdir)
 
-    if args.scenario == "incremental":
-        result = incremental(args.url, key, args.workdir, args.records)
+    if args.scenario in ("incremental", "drift"):
+        result = (incremental if args.scenario == "incremental" else drift)(args.url, key, args.workdir, args.records)
     else:
         started = time.perf_counter()
         rows = SCENARIOS[args.scenario](args.url, key, args.workdir)

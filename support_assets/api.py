@@ -24,6 +24,12 @@ class Endpoint:
     cursor_param: str = "updated_since"
     cursor_end_param: Optional[str] = "updated_before"
     cursor_format: str = "%Y-%m-%dT%H:%M:%SZ"
+    # How the API flags a deleted record it still serves (deletions.py): a record whose
+    # `deleted_field` is set (`deleted_value` None, e.g. a `deleted_at` timestamp) or equals
+    # `deleted_value` (e.g. status "deleted") is removed from the table by the next
+    # incremental sync. None: the API does not flag deletions.
+    deleted_field: Optional[str] = None
+    deleted_value: Optional[str] = None
 
 
 # Adding an endpoint is one more line here; it becomes a table and an asset.

@@ -13,7 +13,7 @@ from .metadata import snapshot, with_sync_metadata
 from .progress import SyncProgress
 from .resources import SupportApiResource, WarehouseResource
 from .source import support_api_source
-from .sync import SyncConfig, with_cursor_metadata
+from .sync import SyncConfig, endpoints_to_rescan, with_cursor_metadata
 
 
 class SupportApiTranslator(DagsterDltTranslator):
@@ -77,18 +77,32 @@ def build_support_api_assets(
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
-        plan = config.plan()  # sync.py: incremental (default), full_refresh or backfill
+        # sync.py: incremental (default), full_refresh or backfill; whole ranges where the last
+        # sync ran out of drift passes (docs/consistency.md).
+        rescan = endpoints_to_rescan(context.instance, endpoint_by_key, context.selected_asset_keys)
+        plan = config.plan(rescan)
         context.log.info(f"{plan.sync_type.value} sync")
+        for name in rescan:
+            context.log.warning(f"{name}: the last sync may have missed records; reading its whole range")
         progress = SyncProgress(log=context.log.info)
-        # sync_errors: retry what can pass, fail at once on the rest.
-        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline, fewer_gc_pauses():
+        # sync_errors: retry what can pass, fail at once on the rest. `syncing` stops the pages
+        # fetched ahead when the sync ends, failed or cancelled included.
+        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline, fewer_gc_pauses(), \
+                support_api.syncing(endpoints, progress, plan, retry) as source:
+            load = warehouse.load_settings  # from the destination's capabilities
+            context.log.info(
+                f"destination {warehouse.destination}: {load.loader_file_format} files,"
+                f" merge strategy {load.merge_strategy}"
+                + (f", {load.table_format} tables" if load.table_format else "")
+            )
             before = snapshot(pipeline, [e.name for e in endpoints])
             results = dlt.run(
                 context=context,
-                dlt_source=support_api.source(endpoints, progress, plan, retry),
+                dlt_source=source,
                 dlt_pipeline=pipeline,
                 dagster_dlt_translator=translator,
-                loader_file_format=warehouse.loader_file_format,
+                loader_file_format=load.loader_file_format,
+                table_format=load.table_format,
             )
             results = with_sync_metadata(
                 results, progress, pipeline, sync_type=plan.sync_type.value, before=before, log=context.log

@@ -12,7 +12,8 @@ their own from the UI.
   materialization's, e.g. the API sent a new field.
 
 They query the warehouse through dlt's sql_client (queries.py), so they run the same
-on DuckDB and PostgreSQL.
+on every SQL destination, and through DuckDB over the Delta tables of the filesystem
+destination (delta_tables.py).
 """
 
 import datetime

@@ -20,6 +20,7 @@ attempt and retries as usual, so a page still gets at most `RetryRules.max_attem
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,6 +110,11 @@ def parse_json_once(response: Response) -> None:
     response.json = json  # type: ignore[method-assign]
 
 
+# Set on every response of the API: its place in the order responses came back, across
+# threads. The drift monitor (drift.py) compares `total`s in this order.
+SERVED_ORDER = "support_api_served_order"
+
+
 class PrefetchingAdapter(BaseAdapter):
     """Wraps the session's adapter for the API: sends prefetched requests on a pool of
     threads, answers a request from its prefetch when there is one, and makes every
@@ -123,6 +129,7 @@ class PrefetchingAdapter(BaseAdapter):
         self._lock = threading.Lock()
         self._pending: dict[str, Future] = {}  # prefetches by URL
         self._last: dict[str, tuple[PreparedRequest, dict[str, Any]]] = {}  # by path
+        self._served = itertools.count()
 
     def __deepcopy__(self, memo: dict) -> "PrefetchingAdapter":
         # rest_api deep-copies its config, session included, to validate it.
@@ -141,6 +148,7 @@ class PrefetchingAdapter(BaseAdapter):
     def _attempt(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         self.budget.wait_turn()
         response = self.inner.send(request, **kwargs)
+        setattr(response, SERVED_ORDER, next(self._served))
         self.budget.observe(response)
         parse_json_once(response)
         return response
@@ -189,6 +197,11 @@ class PrefetchingAdapter(BaseAdapter):
                 del self._pending[url]
 
     def close(self) -> None:
+        """Stops fetching ahead: cancels the prefetches not yet sent and waits for those in
+        flight, so that after a failed or cancelled sync no page request is left running."""
+        with self._lock:
+            self._pending.clear()
+        self._workers.shutdown(wait=True, cancel_futures=True)
         self.inner.close()
 
 

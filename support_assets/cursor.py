@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Callable, Optional
 
 from .api import Endpoint
+from .drift import DEFAULT_MAX_DRIFT_PASSES
 
 UNIX = "unix"
 
@@ -79,14 +80,20 @@ def param_converter(fmt: str) -> Callable[[Any], Any]:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """One sync: its type, the incremental lookback and, for a backfill, the [start, end) window."""
+    """One sync: its type, the incremental lookback, for a backfill the [start, end) window,
+    the extra passes allowed while the data changes under it (drift.py), and the endpoints
+    whose whole range it reads because an earlier sync hit that bound (`rescan`)."""
 
     sync_type: SyncType = SyncType.incremental
     lookback_seconds: float = 0
     start: Optional[datetime] = None
     end: Optional[datetime] = None
+    max_drift_passes: int = DEFAULT_MAX_DRIFT_PASSES
+    rescan: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if self.max_drift_passes < 0:
+            raise ValueError(f"max_drift_passes must be >= 0 (got {self.max_drift_passes})")
         if self.lookback_seconds < 0:
             raise ValueError(f"lookback_seconds must be >= 0 (got {self.lookback_seconds})")
         if self.sync_type is SyncType.backfill:
@@ -106,6 +113,11 @@ class SyncPlan:
     def write_disposition(self) -> str:
         # Full refresh: replace through a staging dataset, swapped in one transaction.
         return "replace" if self.sync_type is SyncType.full_refresh else "merge"
+
+    def reads_whole_range(self, endpoint: Endpoint) -> bool:
+        """An earlier sync of `endpoint` hit the drift bound: read every record (merged), with
+        no cursor filter and without moving the stored cursor, so what it missed arrives."""
+        return endpoint.name in self.rescan and self.sync_type is not SyncType.full_refresh
 
     def incremental(self, endpoint: Endpoint) -> dict[str, Any]:
         """rest_api's `incremental` config for `endpoint`."""

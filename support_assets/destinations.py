@@ -1,5 +1,6 @@
 """The warehouse destinations of a sync: dlt's duckdb and postgres factories, less a
-configuration lookup that their capabilities never read.
+configuration lookup that their capabilities never read, and PostgreSQL credentials
+without a password (trust, peer or certificate auth, .pgpass, PGPASSWORD).
 
 dlt asks a destination for its capabilities about 30 times per run, and each time, when no
 configuration is passed, it first resolves the destination's whole configuration from
@@ -10,10 +11,14 @@ DuckDB every resolve also queries the sync's connection for its file's path. Tha
 third of an incremental sync: 0.37 -> 0.26 s at 100,000 records (docs/performance.md).
 """
 
+import dataclasses
 from typing import Any, Optional
 
 import dlt
+from dlt.common.configuration import configspec
 from dlt.common.destination.reference import Destination
+from dlt.common.typing import TSecretStrValue
+from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration, PostgresCredentials
 
 
 def _keeps_base_adjust_capabilities(factory: type) -> bool:
@@ -38,7 +43,22 @@ class duckdb(_CapabilitiesWithoutConfiguration, dlt.destinations.duckdb):
     destination_type = "dlt.destinations.duckdb"
 
 
+@configspec(init=False)
+class PostgresCredentialsWithoutPassword(PostgresCredentials):
+    """dlt's PostgreSQL credentials with the password optional: without one, libpq finds
+    it itself (PGPASSWORD, ~/.pgpass) or the server needs none (trust, peer, certificates).
+    dlt 1.31 requires it, so `postgresql://postgres@127.0.0.1:5432/db` failed to resolve."""
+
+    password: Optional[TSecretStrValue] = None
+
+
+@configspec
+class PostgresConfiguration(PostgresClientConfiguration):
+    credentials: PostgresCredentialsWithoutPassword = dataclasses.field(default=None)  # type: ignore[assignment]
+
+
 class postgres(_CapabilitiesWithoutConfiguration, dlt.destinations.postgres):
-    """dlt.destinations.postgres, taking the same arguments."""
+    """dlt.destinations.postgres, taking the same arguments; the password may be left out."""
 
     destination_type = "dlt.destinations.postgres"
+    spec = PostgresConfiguration

@@ -14,8 +14,13 @@ import dagster as dg
 import dlt
 
 from .api import SOURCE_NAME
+from .drift import DriftReport, few
 from .progress import SyncProgress
 from .queries import Warehouse
+
+# Read back by the next sync: above 0, it reads the endpoint's whole range (sync.py).
+RECORDS_POSSIBLY_MISSED = "records_possibly_missed"
+
 
 def incremental_cursor(state: Mapping[str, Any], resource: str) -> Optional[str]:
     """The last value of the resource's dlt incremental cursor in a pipeline state, if any."""
@@ -102,6 +107,10 @@ def sync_metadata(
         "retry_wait_seconds": dg.MetadataValue.float(float(progress.retry_wait_seconds)),
         "cursor_before": cursor_before,
         "cursor_after": cursor_after,
+        # Extra passes because the data changed under the sync, and, when they ran out,
+        # the records that may be missing until the next sync reads the whole range (drift.py).
+        "drift_passes": dg.MetadataValue.int(counts.drift.drift_passes if counts else 0),
+        RECORDS_POSSIBLY_MISSED: dg.MetadataValue.int(counts.drift.records_possibly_missed if counts else 0),
     }
     if tables_before is not None:
         metadata.update(_schema_changes(table, tables_before, tables_after, row_count))
@@ -147,6 +156,9 @@ def with_sync_metadata(
     warehouse = Warehouse(pipeline)
     for result in results:
         table = result.asset_key.path[-1]
+        counts = progress.endpoints.get(table)
+        if counts is not None:
+            _settle_drift(warehouse, table, counts.drift, sync_type, log)
         metadata = sync_metadata(
             table,
             progress,
@@ -163,4 +175,23 @@ def with_sync_metadata(
                 log.warning(f"{table}: the API sent new fields; {metadata['schema_change']}")
         yield dg.MaterializeResult(
             asset_key=result.asset_key, metadata={**(result.metadata or {}), **metadata}
+        )
+
+
+def _settle_drift(warehouse: Warehouse, table: str, drift: DriftReport, sync_type: str, log: Any) -> None:
+    """A full refresh that re-read its range removes the records an earlier pass read and
+    the final one did not (deleted upstream while it paged); a sync that ran out of passes
+    says so (docs/consistency.md)."""
+    if drift.final_ids is not None and sync_type == "full_refresh":
+        gone = [key for key in warehouse.keys(table, drift.primary_key) if key not in drift.final_ids]
+        if gone:
+            warehouse.delete_keys(table, drift.primary_key, gone)
+        if log is not None:
+            log.info(f"{table}: removed {len(gone)} records deleted upstream while the full refresh paged")
+    if drift.bounded and log is not None:
+        log.warning(
+            f"{table}: the API's data kept changing while the sync paged; after {drift.drift_passes}"
+            f" extra passes it completed with what it read. Records may be missing (records_possibly_missed"
+            f" = {drift.records_possibly_missed}, an estimate) around offsets {few(drift.drift_offsets)};"
+            f" the next sync of {table} reads its whole range again."
         )

@@ -9,12 +9,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .drift import DriftReport
+
 
 @dataclass
 class EndpointProgress:
     pages: int = 0
     records: int = 0
     total: Optional[int] = None  # records the API said match, when it says
+    drift: DriftReport = field(default_factory=DriftReport)  # re-reads while the data changed (drift.py)
 
     def summary(self) -> str:
         pages = f"{self.pages} page{'' if self.pages == 1 else 's'}"
@@ -51,6 +54,10 @@ class SyncProgress:
                 self._last_log = now
         if due and self.log:
             self.log(f"{endpoint}: {counts.summary()} fetched so far")
+
+    def drift(self, endpoint: str) -> DriftReport:
+        with self._lock:
+            return self.endpoints.setdefault(endpoint, EndpointProgress()).drift
 
     def finished(self, endpoint: str) -> None:
         """The endpoint's last page is in: always logged, since loading into the

@@ -1,6 +1,7 @@
 """The SQL that the asset checks and the materialization metadata run against the
-warehouse, through dlt's sql_client so it works on DuckDB and on PostgreSQL alike
-(names quoted by the destination's own rules, only portable SQL)."""
+warehouse, through dlt's sql_client so it works on every SQL destination alike (names
+quoted by the destination's own rules, only portable SQL), and through DuckDB over the
+Delta tables of the filesystem destination (delta_tables.py)."""
 
 import datetime
 from typing import Any, Optional, Sequence
@@ -8,16 +9,19 @@ from typing import Any, Optional, Sequence
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from .delta_tables import DeltaTablesClient, on_filesystem
+
 
 class Warehouse:
-    """Read-only questions about the tables of a dlt pipeline's dataset."""
+    """Questions about the tables of a dlt pipeline's dataset; `delete_keys` is the one write."""
 
     def __init__(self, pipeline: dlt.Pipeline) -> None:
         self.pipeline = pipeline
 
     def _query(self, sql_for: Any) -> Optional[list[tuple]]:
         """Runs `sql_for(client)`; None when the table does not exist (no sync yet)."""
-        with self.pipeline.sql_client() as client:
+        client = DeltaTablesClient(self.pipeline) if on_filesystem(self.pipeline) else self.pipeline.sql_client()
+        with client:
             try:
                 return list(client.execute_sql(sql_for(client)) or [])
             except DatabaseUndefinedRelation:
@@ -63,3 +67,20 @@ class Warehouse:
         if value.tzinfo is None:  # a timestamp without time zone holds UTC (dlt's convention)
             value = value.replace(tzinfo=datetime.timezone.utc)
         return value.astimezone(datetime.timezone.utc)
+
+    def keys(self, table: str, key: str) -> list[Any]:
+        """Every value of the `key` column (the table's primary key)."""
+        rows = self._query(lambda c: f"SELECT {c.escape_column_name(key)} FROM {c.make_qualified_table_name(table)}")
+        return [row[0] for row in rows or ()]
+
+    def delete_keys(self, table: str, key: str, values: Sequence[Any], chunk: int = 1000) -> int:
+        """Deletes the rows whose `key` is one of `values` (a full refresh's records deleted
+        upstream while it paged, drift.py); returns how many values were given."""
+        values = list(values)
+        with self.pipeline.sql_client() as client:
+            name, column = client.make_qualified_table_name(table), client.escape_column_name(key)
+            for start in range(0, len(values), chunk):
+                part = values[start : start + chunk]
+                marks = ", ".join(["%s"] * len(part))
+                client.execute_sql(f"DELETE FROM {name} WHERE {column} IN ({marks})", *part)
+        return len(values)

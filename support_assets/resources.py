@@ -2,16 +2,15 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import dagster as dg
 import dlt
 import duckdb
-from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.destination.reference import Destination
 from dlt.sources import DltSource
 from pydantic import PrivateAttr
 
-from . import destinations
 from .api import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .cursor import SyncPlan
 from .duckdb_connection import sync_connection
@@ -20,13 +19,16 @@ from .probe import count_changed
 from .progress import SyncProgress
 from .redaction import protect
 from .source import support_api_source
+from .warehouse_destination import (
+    DestinationError,
+    LoadSettings,
+    check_configured,
+    destination_from_name,
+    load_settings,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
-
-# A full refresh (`replace`) loads into the staging dataset and swaps the table in one
-# transaction, so a refresh that fails half-way leaves the previous table as it was.
-REPLACE_STRATEGY = "insert-from-staging"
 
 MISSING_KEY = (
     "No API key for the support API: set the SUPPORT_API_KEY environment variable,"
@@ -61,12 +63,31 @@ class SupportApiResource(dg.ConfigurableResource):
         plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
     ) -> DltSource:
-        session = http_session(retry, progress)
+        return self._source(http_session(retry, progress), endpoints, progress, plan, retry)
+
+    def _source(self, session: Any, endpoints: Iterable[Endpoint], progress: Optional[SyncProgress],
+                plan: Optional[SyncPlan], retry: RetryRules) -> DltSource:
         return support_api_source(
             self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan,
             concurrency=self.page_concurrency,
             retry=retry,
         )
+
+    @contextmanager
+    def syncing(
+        self,
+        endpoints: Iterable[Endpoint] = ENDPOINTS,
+        progress: Optional[SyncProgress] = None,
+        plan: Optional[SyncPlan] = None,
+        retry: RetryRules = RETRY,
+    ) -> Iterator[DltSource]:
+        """`source()` for one sync: when the sync ends, failed or cancelled included, its HTTP
+        session closes, which cancels the pages fetched ahead and waits for those in flight."""
+        session = http_session(retry, progress)
+        try:
+            yield self._source(session, endpoints, progress, plan, retry)
+        finally:
+            session.close()
 
     def count_changed(self, endpoint: Endpoint, since: object) -> int:
         """Records of `endpoint` changed at or after `since`, from one small request (probe.py)."""
@@ -74,8 +95,9 @@ class SupportApiResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The dlt pipeline's destination: a DuckDB file by default, or PostgreSQL with
-    dlt's own DESTINATION__POSTGRES__CREDENTIALS."""
+    """The dlt pipeline's destination: a DuckDB file by default, or any dlt destination by
+    name (SUPPORT_DESTINATION), configured by dlt's own DESTINATION__<NAME>__... settings
+    (warehouse_destination.py)."""
 
     destination: str = "duckdb"
     duckdb_path: str = str(DATA_DIR / "support.duckdb")
@@ -83,6 +105,8 @@ class WarehouseResource(dg.ConfigurableResource):
     pipelines_dir: str = str(DATA_DIR / "dlt")
     # Must differ from the DuckDB file's name, or DuckDB cannot tell catalog from schema.
     dataset_name: str = SOURCE_NAME
+    # "delta" or "iceberg" on the filesystem destination; None: the first one it merges into.
+    table_format: Optional[str] = None
 
     def pipeline(self, connection: Optional[duckdb.DuckDBPyConnection] = None) -> dlt.Pipeline:
         return dlt.pipeline(
@@ -103,43 +127,34 @@ class WarehouseResource(dg.ConfigurableResource):
             yield self.pipeline(connection)
 
     @property
+    def load_settings(self) -> LoadSettings:
+        """File format, table format and merge strategy, from the destination's capabilities."""
+        with _clear_failure():
+            destination = destination_from_name(self.destination)
+            return load_settings(destination, self.destination, self.table_format)
+
+    @property
     def loader_file_format(self) -> Optional[str]:
-        # DuckDB: parquet loads 100k records in 11 s and 0.4 GB, against 39 s and 6 GB
-        # for dlt's default insert_values (DESIGN.md). PostgreSQL: insert_values; csv
-        # (COPY) is no faster here and loads an empty string as NULL (README, bench/).
-        return {"duckdb": "parquet", "postgres": "insert_values"}.get(self.destination)
+        return self.load_settings.loader_file_format
 
-    def _destination(
-        self, connection: Optional[duckdb.DuckDBPyConnection] = None
-    ) -> destinations.duckdb | destinations.postgres:
-        if self.destination == "duckdb":
+    def _destination(self, connection: Optional[duckdb.DuckDBPyConnection] = None) -> Destination:
+        """The destination, its settings checked before any request to the API: without
+        them dlt would fail mid-run with a long provider dump, and the retry policy would
+        try again."""
+        if self.destination == "duckdb":  # its one setting is given here: nothing to check
             Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            return destinations.duckdb(
-                credentials=connection or self.duckdb_path, replace_strategy=REPLACE_STRATEGY
-            )
-        if self.destination == "postgres":
-            return _postgres_destination()
-        raise dg.Failure(
-            f"SUPPORT_DESTINATION={self.destination!r} is not supported: use duckdb or postgres",
-            allow_retries=False,
-        )
+            return destination_from_name("duckdb", credentials=connection or self.duckdb_path)
+        with _clear_failure():
+            destination = destination_from_name(self.destination)
+            check_configured(destination, self.destination)
+        return destination
 
 
-MISSING_POSTGRES = (
-    "SUPPORT_DESTINATION=postgres needs PostgreSQL credentials with a user, password, host"
-    " and database: set DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:password@host:5432/database,"
-    " or credentials under [destination.postgres] in .dlt/secrets.toml."
-)
-
-
-def _postgres_destination() -> destinations.postgres:
-    """dlt's postgres destination, its credentials checked now: without them dlt would
-    fail mid-run with a long provider dump, and the retry policy would try again."""
-    destination = destinations.postgres(replace_strategy=REPLACE_STRATEGY)
+@contextmanager
+def _clear_failure() -> Iterator[None]:
+    """A destination that cannot work fails the step at once, with no retry: waiting will
+    not make a setting appear."""
     try:
-        credentials = destination.configuration(None, accept_partial=True).credentials
-    except ConfigurationException:  # e.g. not a connection string; the value may be secret
-        credentials = None
-    if credentials is None or not credentials.is_resolved():
-        raise dg.Failure(MISSING_POSTGRES, allow_retries=False)
-    return destination
+        yield
+    except DestinationError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None

@@ -10,12 +10,14 @@ from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
 from .api import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
-from .concurrent_pages import PagePrefetcher
-from .cursor import SyncPlan
+from .concurrent_pages import SERVED_ORDER, PagePrefetcher
+from .cursor import SyncPlan, SyncType
+from .drift import DEFAULT_MAX_DRIFT_PASSES, PassMonitor, ids_of
 from .http_client import http_session
 from .progress import SyncProgress
 from .redaction import protect
-from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
+from .deletions import deletion_steps, with_deleted_column
+from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, TableSchema, table_schema
 from .validation import Positions, ResponseValidator
 
 # Compiled once: given as a string, dlt parses the JSONPath again for every page.
@@ -23,7 +25,8 @@ DATA_SELECTOR = jsonpath.compile_path("data")
 
 
 class SupportApiPaginator(OffsetPaginator):
-    """Offset/limit pagination that stops at `total`, or at a short or empty page.
+    """Offset/limit pagination that stops at `total`, or at a short or empty page, and
+    reads the range again while the data changes under it (`monitor`, drift.py).
 
     `total` saves the extra empty request when the count is a multiple of the page
     size. The validator (validation.py) rejects a page without `total` or whose `total`
@@ -38,13 +41,19 @@ class SupportApiPaginator(OffsetPaginator):
         progress: Optional[SyncProgress] = None,
         validator: Optional[ResponseValidator] = None,
         prefetch: Optional[PagePrefetcher] = None,
+        monitor: Optional[PassMonitor] = None,
+        primary_key: str = "id",
     ) -> None:
         super().__init__(limit=limit, total_path=None, stop_after_empty_page=True)
         self.endpoint = endpoint
         self.progress = progress
         self.validator = validator
         self.prefetch = prefetch
+        self.monitor = monitor
+        self.primary_key = primary_key
         self.total: Optional[int] = None
+        self._first_offset = self.current_value
+        self._new_pass = False
 
     def init_request(self, request: Any) -> None:
         super().init_request(request)
@@ -56,20 +65,30 @@ class SupportApiPaginator(OffsetPaginator):
         total = self.total = self._total(response)
         if self.progress is not None:
             self.progress.page(self.endpoint, len(data or ()), total)
+        if self.monitor is not None:
+            order = getattr(response, SERVED_ORDER, None)
+            self.monitor.page(self.current_value, total, ids_of(data, self.primary_key), order)
         self.current_value += self.value_step
         page_is_short = data is None or len(data) < self.limit
         if page_is_short or (total is not None and self.current_value >= total):
+            if self.monitor is not None and self.monitor.end_pass():
+                # The data changed under this pass: read the whole range again (drift.py).
+                self.current_value = self._first_offset
+                self._new_pass = True
+                return
             self._has_next_page = False
             if self.progress is not None:
                 self.progress.finished(self.endpoint)
 
     def update_request(self, request: Any) -> None:
         super().update_request(request)
+        new_pass, self._new_pass = self._new_pass, False
         if self.prefetch is None:
             return
-        if not self._has_next_page:
+        if not self._has_next_page or new_pass:
+            # Pages fetched ahead for the pass that ended are of no use to the next one.
             self.prefetch.finish(request)
-        elif self.total is not None:  # the pages' end is known: fetch ahead
+        if self._has_next_page and self.total is not None:  # the pages' end is known: fetch ahead
             self.prefetch.ahead(
                 request, self.param_name, self.current_value, self.value_step, self.total
             )
@@ -125,8 +144,18 @@ def _resource(
 ) -> dict[str, Any]:
     """One endpoint's rest_api resource: its declared schema and contract (schema.py),
     its pages validated before extraction (validation.py), its sync plan (cursor.py)."""
-    schema = table_schema(endpoint.name, endpoint.primary_key)
+    schema = endpoint_schema(endpoint)
     validator = ResponseValidator(endpoint.name, schema, endpoint.primary_key)
+    monitor = PassMonitor(
+        endpoint.name,
+        page_size,
+        plan.max_drift_passes if plan is not None else DEFAULT_MAX_DRIFT_PASSES,
+        report=progress.drift(endpoint.name) if progress is not None else None,
+        # A full refresh replaces the table: it removes what an earlier pass read and the last one did not.
+        keep_final_ids=plan is not None and plan.sync_type is SyncType.full_refresh,
+        notify=progress.log if progress is not None else None,
+        primary_key=endpoint.primary_key,
+    )
     resource = {
         "name": endpoint.name,
         "primary_key": endpoint.primary_key,
@@ -136,14 +165,24 @@ def _resource(
         "endpoint": {
             "path": endpoint.path,
             "data_selector": DATA_SELECTOR,
-            "paginator": SupportApiPaginator(page_size, endpoint.name, progress, validator, prefetch),
+            "paginator": SupportApiPaginator(
+                page_size, endpoint.name, progress, validator, prefetch, monitor, endpoint.primary_key
+            ),
         },
     }
     if plan is not None:
-        resource["endpoint"]["incremental"] = plan.incremental(endpoint)
+        if not plan.reads_whole_range(endpoint):
+            resource["endpoint"]["incremental"] = plan.incremental(endpoint)
         resource["write_disposition"] = plan.write_disposition
         resource["processing_steps"] += plan.processing_steps(endpoint)
+    replace = plan is not None and plan.sync_type is SyncType.full_refresh
+    resource["processing_steps"] += deletion_steps(endpoint, replace)
     return resource
+
+
+def endpoint_schema(endpoint: Endpoint) -> TableSchema:
+    """The declared schema of the endpoint's table, with the flagged-deletion column if any."""
+    return with_deleted_column(table_schema(endpoint.name, endpoint.primary_key), endpoint)
 
 
 def support_api_source(
@@ -174,7 +213,7 @@ def support_api_source(
         from .arrow_pages import DLT_COLUMNS, ArrowRecords, PageBatches, current_load_id
 
         for endpoint in endpoints:
-            schema = table_schema(endpoint.name, endpoint.primary_key)
+            schema = endpoint_schema(endpoint)
             if ArrowRecords.supports(schema):
                 resource = source.resources[endpoint.name]
                 resource.apply_hints(columns=DLT_COLUMNS)

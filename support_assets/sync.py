@@ -12,7 +12,8 @@ from pydantic import Field
 
 from .api import SOURCE_NAME, Endpoint
 from .cursor import SyncPlan, SyncType, parse_time
-from .metadata import incremental_cursor
+from .drift import DEFAULT_MAX_DRIFT_PASSES
+from .metadata import RECORDS_POSSIBLY_MISSED, incremental_cursor
 
 DEFAULT_LOOKBACK_SECONDS = 600
 # Materialization metadata read by the new-data sensor (sensors.py).
@@ -38,6 +39,14 @@ class SyncConfig(dg.Config):
             " stored cursor, so changes made while the previous sync paged are not missed."
         ),
     )
+    max_drift_passes: int = Field(
+        default=DEFAULT_MAX_DRIFT_PASSES,
+        description=(
+            "Extra passes over an endpoint's range while its data changes under the sync"
+            " (docs/consistency.md). When they run out the sync completes, warns, records"
+            " records_possibly_missed, and the next sync reads the whole range again."
+        ),
+    )
     backfill_start: Optional[str] = Field(
         default=None, description="backfill: first change time included, ISO 8601 (UTC if no offset)."
     )
@@ -45,15 +54,18 @@ class SyncConfig(dg.Config):
         default=None, description="backfill: change time where the window ends (excluded), ISO 8601."
     )
 
-    def plan(self) -> SyncPlan:
-        """The sync this config asks for; a config error fails the run before any request,
-        with no retry, and leaves the warehouse as it was."""
+    def plan(self, rescan: Iterable[str] = ()) -> SyncPlan:
+        """The sync this config asks for, reading the whole range of the endpoints in `rescan`
+        (`endpoints_to_rescan`); a config error fails the run before any request, with no
+        retry, and leaves the warehouse as it was."""
         try:
             return SyncPlan(
                 sync_type=self.sync_type,
                 lookback_seconds=self.lookback_seconds,
                 start=_bound("backfill_start", self.backfill_start),
                 end=_bound("backfill_end", self.backfill_end),
+                max_drift_passes=self.max_drift_passes,
+                rescan=frozenset(rescan),
             )
         except ValueError as exc:
             raise dg.Failure(f"invalid sync config: {exc}", allow_retries=False) from None
@@ -66,6 +78,21 @@ def _bound(name: str, value: Optional[str]):
         return parse_time(value)
     except ValueError:
         raise ValueError(f"{name}={value!r} is not an ISO 8601 date or time") from None
+
+
+def endpoints_to_rescan(
+    instance: dg.DagsterInstance, endpoints: Mapping[dg.AssetKey, Endpoint], keys: Iterable[dg.AssetKey]
+) -> list[str]:
+    """The endpoints whose last materialization ran out of drift passes (records_possibly_missed
+    above 0): this sync reads their whole range, so the records that sync missed arrive now."""
+    names = []
+    for key in keys:
+        event = instance.get_latest_materialization_event(key) if key in endpoints else None
+        materialization = event.asset_materialization if event else None
+        missed = materialization.metadata.get(RECORDS_POSSIBLY_MISSED) if materialization else None
+        if missed is not None and (getattr(missed, "value", missed) or 0) > 0:
+            names.append(endpoints[key].name)
+    return names
 
 
 def sync_run_config(sync_type: SyncType = SyncType.incremental, **fields: Any) -> dict[str, Any]:

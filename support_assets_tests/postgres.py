@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import psycopg2
-import pytest
+
+from support_assets_tests.servers import unreachable
 
 HOST = os.environ.get("SUPPORT_TEST_PG_HOST", "127.0.0.1")
 PORT = int(os.environ.get("SUPPORT_TEST_PG_PORT", "5432"))
 USER = "postgres"
-# Trust auth ignores the password, but dlt's PostgresCredentials requires one.
+# For dagster.yaml's DAGSTER_PG_PASSWORD (deployment.py); trust auth ignores it.
 PASSWORD = "trust-auth-ignores-this"
 
 
@@ -32,10 +33,7 @@ def require_server() -> None:
     try:
         _admin().close()
     except psycopg2.OperationalError as exc:
-        message = f"PostgreSQL is not reachable on {HOST}:{PORT}: {exc}".strip()
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: .ci/run starts it)", pytrace=False)
-        pytest.skip(message)
+        unreachable(f"PostgreSQL is not reachable on {HOST}:{PORT}: {exc}".strip())
 
 
 class Database:
@@ -44,8 +42,8 @@ class Database:
 
     @property
     def url(self) -> str:
-        """The connection string dlt and dagster-postgres take."""
-        return f"postgresql://{USER}:{PASSWORD}@{HOST}:{PORT}/{self.name}"
+        """The connection string dlt and dagster-postgres take; no password (trust auth)."""
+        return f"postgresql://{USER}@{HOST}:{PORT}/{self.name}"
 
     def connect(self):
         return psycopg2.connect(host=HOST, port=PORT, user=USER, dbname=self.name)

@@ -45,15 +45,20 @@ def test_every_scenario_runs_and_leaves_every_record(tmp_path):
     run.measure(plan.sweep, 300, 0.0, 1, tmp_path, log)
     run.measure(plan.latency_scenarios, 300, 0.01, 1, tmp_path, log)
     run.measure(("incremental",), 300, 0.0, 1, tmp_path, log)
+    run.measure(("drift",), 300, 0.0, 1, tmp_path, log)
 
-    assert {r.scenario for r in log} == {*plan.sweep, *plan.latency_scenarios, "incremental"}
+    assert {r.scenario for r in log} == {*plan.sweep, *plan.latency_scenarios, "incremental", "drift"}
     assert all(r.rows == 300 and r.peak_rss_mb > 0 for r in log)
     incremental = next(r for r in log if r.scenario == "incremental").extra
     assert incremental["full_requests"] == 3  # pages of 100
     assert incremental["incremental_requests"] == 1  # the 3 changed records fit one page
+    drift = next(r for r in log if r.scenario == "drift").extra
+    assert drift["calm_requests"] == 3  # no drift: exactly the pages
+    assert 6 <= drift["drift_requests"] <= 6 + 7  # one more pass (and pages fetched ahead of a moved end)
+    assert drift["incremental_drift_requests"] > drift["incremental_calm_requests"]
     info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
     report = run.table(log, plan, info)
-    for name in (*plan.sweep, "dlt_sequential", "Targets"):
+    for name in (*plan.sweep, "dlt_sequential", "Targets", "drift, 300 records"):
         assert name in report
 
 
@@ -79,6 +84,18 @@ def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
                  "launch to success |", "peak RSS of the CLI path, full sync of 300 records"):
         assert line in report
     assert report.count("≤ ") >= 4  # a verdict for every target
+
+
+def test_the_destination_scenarios_load_every_record_into_each_destination(tmp_path):
+    plan = run.Plan(repeats=1, sizes=(300,), destination_records=300)
+    log = []
+
+    run.measure(("hand", "dlt", *plan.destinations), 300, 0.0, 1, tmp_path, log)
+
+    assert {r.scenario for r in log} == {"hand", "dlt", "dlt_postgres", "dlt_mariadb", "dlt_delta"}
+    assert all(r.rows == 300 for r in log)
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    assert "300 records, full sync per destination" in run.table(log, plan, info)
 
 
 def test_a_scenario_that_loses_records_fails_the_bench(tmp_path, monkeypatch):

@@ -84,9 +84,13 @@ def test_a_backfill_without_an_end_parameter_drops_records_past_the_end(tmp_path
 @responses.activate
 def test_a_full_refresh_keeps_one_row_per_id_when_a_page_repeats_a_record(tmp_path):
     # Offset pages over a list that shifted between requests: id 100 is served on both pages.
+    # The repeat shows the data moved, so the sync reads the range again (drift.py): the
+    # second pass sees id 150 as well, and every id read twice lands once.
     pages = [
         [{"id": i, "customer_id": 1, "updated_at": "2025-01-01T00:00:00Z"} for i in range(1, 101)],
         [{"id": i, "customer_id": 1, "updated_at": "2025-01-02T00:00:00Z"} for i in range(100, 150)],
+        [{"id": i, "customer_id": 1, "updated_at": "2025-01-01T00:00:00Z"} for i in range(1, 101)],
+        [{"id": i, "customer_id": 1, "updated_at": "2025-01-02T00:00:00Z"} for i in range(101, 151)],
     ]
     for page in pages:
         responses.add(responses.GET, f"{BASE_URL}/v1/resource", json={"data": page, "total": 150})
@@ -94,7 +98,8 @@ def test_a_full_refresh_keeps_one_row_per_id_when_a_page_repeats_a_record(tmp_pa
 
     warehouse = load(tmp_path, SyncPlan(SyncType.full_refresh), endpoint)
 
-    assert rows(warehouse.duckdb_path, "select count(*), count(distinct id) from support_api.customer_support_data") == [(149, 149)]
+    assert len(responses.calls) == 4
+    assert rows(warehouse.duckdb_path, "select count(*), count(distinct id) from support_api.customer_support_data") == [(150, 150)]
 
 
 @pytest.mark.parametrize(

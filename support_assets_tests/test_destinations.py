@@ -132,3 +132,15 @@ def test_a_pipeline_made_with_dlts_factory_goes_on_with_ours_without_a_warning(t
     assert "differs from destination" not in caplog.text
     with duckdb.connect(path, read_only=True) as db:
         assert db.sql("select id from support_api.tickets order by id").fetchall() == [(1,), (2,)]
+
+
+def test_postgres_credentials_may_leave_the_password_to_libpq(monkeypatch):
+    """Trust, peer or certificate auth, .pgpass or PGPASSWORD: dlt's own factory refuses a
+    connection string without a password; ours passes it on without one."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://postgres@127.0.0.1:5432/warehouse")
+
+    credentials = destinations.postgres().configuration(None, accept_partial=True).credentials
+
+    assert credentials.is_resolved() and credentials.password is None
+    assert credentials.to_native_representation().startswith("postgresql://postgres@127.0.0.1:5432/warehouse")
+    assert not dlt.destinations.postgres().configuration(None, accept_partial=True).credentials.is_resolved()

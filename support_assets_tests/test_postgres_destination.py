@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from support_assets.definitions import build_definitions, warehouse_from_env
-from support_assets.resources import MISSING_POSTGRES, WarehouseResource
+from support_assets.resources import WarehouseResource
 
 from support_assets_tests.helpers import failure_text
 from support_assets_tests.postgres import database
@@ -127,8 +127,10 @@ def test_missing_postgres_credentials_fail_at_once_naming_the_variable(
     result = materialize(warehouse)
 
     assert not result.success
-    assert MISSING_POSTGRES in failure_text(result)
-    assert "DESTINATION__POSTGRES__CREDENTIALS" in MISSING_POSTGRES
+    text = failure_text(result)
+    assert "SUPPORT_DESTINATION=postgres is missing settings" in text
+    assert "DESTINATION__POSTGRES__CREDENTIALS" in text
+    assert "[destination.postgres] in .dlt/secrets.toml" in text
     # No retry: one attempt, and the API was never asked for data.
     assert [r for r in sandbox.requests if r.path == "/v1/resource"] == []
     assert len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 0

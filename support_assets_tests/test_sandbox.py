@@ -283,6 +283,41 @@ def test_control_api(server):
     assert control(server, "/_sandbox/requests").json() == []
 
 
+def ids(srv: SandboxServer, **params) -> list[int]:
+    return [r["id"] for r in fetch_all(srv, **params)]
+
+
+def test_drift_changes_the_data_right_after_the_kth_page_over_the_control_api(server):
+    drift = {"after_page": 2, "delete": [0, 3], "insert": [1]}
+    assert control(server, "/_sandbox/drift", drift).json() == {"pending": 1}
+    assert control(server, "/_sandbox/drift", {"after_page": 0}).status_code == 400
+    assert control(server, "/_sandbox/drift", {"when": 1}).status_code == 400
+
+    first = get(server, offset=0, limit=5).json()
+    assert [r["id"] for r in first["data"]] == [1, 2, 3, 4, 5] and first["total"] == 250
+    assert get(server, offset=5, limit=5).json()["total"] == 250  # the 2nd page: the change follows it
+    after = get(server, offset=0, limit=5).json()
+    # id 1 and id 4 deleted; the new record 251 sits where offset 1 was, before id 2.
+    assert [r["id"] for r in after["data"]] == [251, 2, 3, 5, 6] and after["total"] == 249
+    assert ids(server)[:3] == [251, 2, 3] and len(ids(server)) == 249
+    assert control(server, "/_sandbox/drift", {"after_page": 1, "insert": [0]}).json() == {"pending": 1}
+    get(server, offset=0, limit=1)
+    assert get(server, offset=0, limit=1).json()["data"][0]["id"] == 252  # counted from when it was added
+
+
+def test_insert_at_and_soft_delete_over_the_control_api(server):
+    records = "/_sandbox/records/customer_support_data"
+    assert control(server, records, {"insert_at": 10, "count": 2}).json() == {"added": [251, 252], "total": 252}
+    assert ids(server)[9:13] == [10, 251, 252, 11]
+    # An incremental read sees the new records where they were inserted, too.
+    assert ids(server, updated_since=BASE_END) == [251, 252]
+    flagged = control(server, records, {"soft_delete": {"id": 7, "field": "status", "value": "deleted"}}).json()
+    assert flagged["record"]["status"] == "deleted" and flagged["record"]["updated_at"] >= BASE_END
+    assert "deleted_at" in control(server, records, {"soft_delete": {"id": 8}}).json()["record"]
+    assert len(ids(server)) == 252  # soft-deleted records are still served
+    assert control(server, records, {"insert_at": 999}).status_code == 400
+
+
 def test_stop_closes_idle_keep_alive_connections():
     srv = SandboxServer(API_KEY, records=10).start()
     url = srv.url + "/v1/resource"

@@ -1,6 +1,6 @@
 """Offline customer-support REST API on loopback, for demos, integration tests and benchmarks."""
 
-from .faults import Fault
+from .faults import Drift, Fault
 from .server import SandboxServer
 
-__all__ = ["Fault", "SandboxServer"]
+__all__ = ["Drift", "Fault", "SandboxServer"]

@@ -75,3 +75,74 @@ class FaultQueue:
         """Remaining uses across all pending faults."""
         with self._lock:
             return sum(uses for _, uses in self._pending)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A change to the data while a client pages through it, for deterministic drift tests.
+
+    Right after the `after_page`-th page of `path` has been served (counting every 200 answer
+    on that path since the drift was added, in the order they were served), the records at
+    `delete` positions are deleted, then `insert` new records are placed at each of the
+    `insert` positions. Positions are 0-based offsets in the unfiltered order, taken before
+    the change.
+    """
+
+    after_page: int
+    delete: tuple[int, ...] = ()
+    insert: tuple[int, ...] = ()
+    path: str = "/v1/resource"
+
+    def __post_init__(self) -> None:
+        if self.after_page < 1:
+            raise ValueError("after_page must be >= 1")
+        object.__setattr__(self, "delete", tuple(self.delete))
+        object.__setattr__(self, "insert", tuple(self.insert))
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Drift:
+        unknown = set(obj) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown drift fields: {sorted(unknown)}")
+        return cls(**obj)
+
+    def apply(self, store) -> None:
+        """Deletes and inserts at positions of the collection as it was before the change."""
+        doomed = store.ids_at(self.delete)
+        for position in sorted(self.insert, reverse=True):  # later positions first: earlier ones stay put
+            store.insert_at(position)
+        for id in doomed:
+            store.delete(id)
+
+
+class DriftSchedule:
+    """Drifts waiting for their page. `serve` runs a page answer and the drifts it makes due
+    under one lock, so that with many requests in flight the change lands exactly between
+    the `after_page`-th answer and the next one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Drift, int]] = []  # (drift, page count when it was added)
+        self._served: dict[str, int] = {}  # pages served per path while drifts were pending
+
+    def add(self, drift: Drift) -> None:
+        with self._lock:
+            self._pending.append((drift, self._served.setdefault(drift.path, 0)))
+
+    def serve(self, path: str, answer, store):
+        """`answer()` -> (status, body, records), then the drifts it made due, on `store()`."""
+        if not self._pending:
+            return answer()
+        with self._lock:
+            result = answer()
+            if result[0] == 200 and path in self._served:
+                self._served[path] += 1
+                due = [(d, n) for d, n in self._pending if d.path == path and d.after_page == self._served[path] - n]
+                for entry in due:
+                    self._pending.remove(entry)
+                    entry[0].apply(store())
+            return result
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)

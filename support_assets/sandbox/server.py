@@ -7,7 +7,10 @@ API (query api_key required, else 401):
 Control (no key, loopback clients only):
     POST /_sandbox/records/<endpoint>  {"add": n | {fields}} | {"update": {"id", "fields"}}
                                        | {"delete": id}
+                                       | {"soft_delete": {"id", "field", "value"}}
+                                       | {"insert_at": position, "count": n}
     POST /_sandbox/faults              a Fault as JSON (body as a string)
+    POST /_sandbox/drift               a Drift as JSON: change the data after page k is served
     GET  /_sandbox/requests            the request log, api_key values masked
     POST /_sandbox/reset-log
 """
@@ -26,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from .data import ENDPOINT_PATHS
-from .faults import Fault, FaultQueue
+from .faults import Drift, DriftSchedule, Fault, FaultQueue
 from .store import RecordStore
 
 DEFAULT_LIMIT = 100
@@ -142,7 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, body, content_type, headers = _fault_response(fault)
             records = 0
         else:
-            status, body, records = self._page(path, params)
+            status, body, records = sandbox.drifts.serve(
+                path, lambda: self._page(path, params), lambda: sandbox.stores[_ROUTES[path]]
+            )
             content_type, headers = "application/json", ()
         sandbox.requests.append(ServedRequest(self.command, path, params, status, records))
         self._send(status, body, content_type, headers)
@@ -198,6 +203,12 @@ class _Handler(BaseHTTPRequestHandler):
             except (TypeError, ValueError, AttributeError) as exc:  # wrong fields or types
                 return 400, _error(f"invalid fault: {exc}")
             return 200, _json({"pending": len(sandbox.faults)})
+        if route == ("POST", "/_sandbox/drift"):
+            try:
+                sandbox.drifts.add(Drift.from_json(payload))
+            except (TypeError, ValueError, AttributeError) as exc:
+                return 400, _error(f"invalid drift: {exc}")
+            return 200, _json({"pending": len(sandbox.drifts)})
         if self.command == "POST" and path.startswith(_RECORDS_PREFIX):
             store = sandbox.stores.get(path[len(_RECORDS_PREFIX):])
             if store is None:
@@ -207,7 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _mutate(store: RecordStore, payload) -> tuple[int, bytes]:
-        usage = 'expected {"add": n | {fields}}, {"update": {"id": n, "fields": {...}}} or {"delete": n}'
+        usage = ('expected {"add": n | {fields}}, {"update": {"id": n, "fields": {...}}}, {"delete": n},'
+                 ' {"soft_delete": {"id": n}} or {"insert_at": position, "count": n}')
         if not isinstance(payload, dict):
             return 400, _error(usage)
         try:
@@ -218,6 +230,13 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(update, dict) and isinstance(update.get("id"), int):
                 record = store.update(update["id"], **update.get("fields", {}))
                 return 200, _json({"record": record})
+            soft = payload.get("soft_delete")
+            if isinstance(soft, dict) and isinstance(soft.get("id"), int):
+                record = store.soft_delete(soft["id"], soft.get("field", "deleted_at"), soft.get("value"))
+                return 200, _json({"record": record})
+            if isinstance(payload.get("insert_at"), int):
+                added = store.insert_at(payload["insert_at"], int(payload.get("count", 1)))
+                return 200, _json({"added": [r["id"] for r in added], "total": store.total})
             if isinstance(payload.get("delete"), int):
                 store.delete(payload["delete"])
                 return 200, _json({"deleted": payload["delete"], "total": store.total})
@@ -275,6 +294,7 @@ class SandboxServer:
             "customers": RecordStore("customers", customers),
         }
         self.faults = FaultQueue()
+        self.drifts = DriftSchedule()
         self.requests = RequestLog()
         self._address = (host, port)
         self._httpd: _HTTPServer | None = None

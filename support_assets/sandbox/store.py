@@ -39,6 +39,9 @@ class RecordStore:
         # comparison; built on the first filtered query, then kept in step by mutations.
         self._updated: array | None = None
         self._id_lists: dict[tuple[float, float], Sequence[int]] = {}
+        # Sort keys of records inserted at a position (`insert_at`); every other record
+        # sorts by its id, so the API's order stays "by id" until something is inserted.
+        self._keys: dict[int, float] = {}
         # "now" for mutations: wall-clock seconds, but always later than every base
         # record and strictly increasing, so incremental cursors see each change.
         self._clock = BASE_END
@@ -95,6 +98,35 @@ class RecordStore:
             if self._updated is not None:
                 self._updated[id - 1] = math.nan
             self._id_lists.clear()
+
+    def insert_at(self, position: int, count: int = 1) -> list[dict]:
+        """Adds `count` new records that the API serves at `position` (0-based, in the
+        unfiltered order) and after, pushing the records from there on to later offsets, as
+        an import into the middle of a collection does. Ids are still new."""
+        with self._lock:
+            order = list(self._ids(-math.inf, math.inf))
+            if not 0 <= position <= len(order):
+                raise ValueError(f"position {position} is outside 0..{len(order)}")
+            low = self._key(order[position - 1]) if position else 0.0
+            high = self._key(order[position]) if position < len(order) else low + count + 1
+        added = self.add(count)
+        with self._lock:
+            for n, record in enumerate(added, 1):
+                self._keys[record["id"]] = low + (high - low) * n / (count + 1)
+            self._id_lists.clear()
+        return added
+
+    def ids_at(self, positions: Sequence[int]) -> list[int]:
+        """The ids the API serves at these positions (0-based, unfiltered order)."""
+        with self._lock:
+            order = self._ids(-math.inf, math.inf)
+            return [order[p] for p in positions]
+
+    def soft_delete(self, id: int, field: str = "deleted_at", value: object = None) -> dict:
+        """Flags a record as deleted the way many APIs do, keeping it in the collection:
+        `field` set to `value` (default: the current time), updated_at moved to now."""
+        now = format_ts(self._clock + 1)
+        return self.update(id, **{field: now if value is None else value})
 
     def get(self, id: int) -> dict:
         """A copy of the record; KeyError if it does not exist (or was deleted)."""
@@ -163,10 +195,15 @@ class RecordStore:
                     ids = [id for id in ids if id not in self._deleted]
             else:
                 ids = [id for id, u in enumerate(self._updated_epochs(), 1) if lo <= u < hi]
+            if self._keys:
+                ids = sorted(ids, key=self._key)
             if len(self._id_lists) >= MAX_ID_LISTS:
                 del self._id_lists[next(iter(self._id_lists))]
             self._id_lists[key] = ids
         return ids
+
+    def _key(self, id: int) -> float:
+        return self._keys.get(id, float(id))
 
     def _updated_epochs(self) -> array:
         if self._updated is None:
