@@ -9,6 +9,13 @@ runs in a fresh process (bench/scenario.py) whose peak RSS is read when it exits
 all of them alike; figures are medians over the repeats, and times are also given as
 ratios to the hand-written loop measured in the same run.
 
+Where users run syncs, measured as they run them: the `dagster asset materialize` CLI as a
+whole process (full sync, incremental sync with nothing new, peak RSS), and a run launched
+through the webserver's GraphQL (the Materialize button's mutation) and executed by the
+daemon, launch to success. Both against floors of the same run: (a) a trivial one-asset
+code location with the in-process executor through the same CLI and the same webserver
+(bench/floor_location.py), (b) the hand-written loop.
+
 Writes results.json (every run), table.md (medians, ratios, the targets) and bench.png
 (time and peak memory against record count) to --out.
 """
@@ -26,7 +33,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -54,13 +61,28 @@ class Plan:
     destinations: tuple[str, ...] = ("dlt_postgres", "dlt_mariadb", "dlt_delta")
     destination_records: int = 100_000
     drift_records: int = 20_000
+    cli_records: int = 100_000  # the CLI paths, against floor (a) and the hand loop
+    cli_growth_records: Optional[int] = 1_000_000  # peak RSS of the CLI path
+    ui_records: int = 10_000  # the webserver + daemon path: runs after a first sync
+    ui_repeats: int = 5
 
 
 FULL = Plan(repeats=3, sizes=(10_000, 30_000, 100_000))
-QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None)
+QUICK = Plan(repeats=1, sizes=(10_000, 100_000), growth_records=None, cli_growth_records=None,
+             ui_repeats=3)
+
+# The user's command, and the same CLI on floor (a).
+SYNC_SELECT = "support_api/customer_support_data"
+FLOOR_MODULE = "floor_location"  # bench/floor_location.py
+# Each CLI scenario: (code location, executor setting); `_multiprocess` is the same
+# command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
+ASSET_STEPS = {"support_api", "trivial"}  # the sync's step (jobs.SYNC_STEP) and the floor's; the rest are checks
+CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
+# No user paths (CLI, UI) in a plan that measures one other part alone.
+NO_USER_PATHS = {"cli_records": 0, "cli_growth_records": None, "ui_repeats": 0}
 # The destinations part alone: 100k full syncs on each tested destination and the hand loop.
 DESTINATIONS = Plan(repeats=3, sizes=(100_000,), sweep=("hand", "dlt"), growth_records=None,
-                    latency_scenarios=(), incremental_records=0, drift_records=0)
+                    latency_scenarios=(), incremental_records=0, drift_records=0, **NO_USER_PATHS)
 
 
 @dataclass
@@ -74,6 +96,8 @@ class Run:
     peak_rss_mb: float
     rows: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where a CLI or UI run's time went, from its event log (seconds).
+    breakdown: dict[str, float] = field(default_factory=dict)
 
 
 class Sandbox:
@@ -188,6 +212,196 @@ def measure(scenarios: tuple[str, ...], records: int, latency: float, repeats: i
         sandbox.close()
 
 
+# The daemon dequeues runs every 5 s by default: a wait of 0-5 s before any run starts, the
+# floor's as much as the sync's, that only adds noise to the UI path's ratio.
+FAST_QUEUE = """
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
+def dagster_home(path: Path, extra: str = "") -> Path:
+    """A DAGSTER_HOME with the committed instance settings (the pool), as `make ui` has them."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text() + extra)
+    return path
+
+
+def cli_env(sandbox: "Sandbox", workdir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SUPPORT_API_BASE_URL": sandbox.url,
+        "SUPPORT_API_KEY": sandbox.key,
+        "SUPPORT_DATA_DIR": str(workdir / "data"),
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "PYTHONPATH": str(ROOT / "bench"),  # floor_location
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        **extra,
+    }
+
+
+def run_breakdown(home: Path, started: float, ended: float) -> dict[str, float]:
+    """The latest run of this DAGSTER_HOME, from its event log: seconds from `started` (the
+    process's or the launch's wall clock) to the first step, in the sync step, in the check
+    steps, and from the last step's end to `ended`."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        steps = instance.get_run_step_stats(run.run_id)
+        # The progress log's first line comes with the first page (support_assets/progress.py).
+        first_page = next((e.timestamp for e in instance.all_logs(run.run_id)
+                           if not e.is_dagster_event and "fetched" in e.user_message), None)
+    if not steps:
+        return {}
+    sync = [s for s in steps if s.step_key in ASSET_STEPS]
+    checks = [s for s in steps if s.step_key not in ASSET_STEPS]
+    breakdown = {
+        "before_first_step": min(s.start_time for s in steps) - started,
+        "sync_step": sum(s.end_time - s.start_time for s in sync),
+        "check_steps": sum(s.end_time - s.start_time for s in checks),
+        "after_last_step": ended - max(s.end_time for s in steps),
+    }
+    if first_page is not None and sync:
+        breakdown["sync_step_to_first_page"] = first_page - sync[0].start_time
+    return breakdown
+
+
+def run_cli(module: str, select: str, env: dict[str, str], workdir: Path) -> tuple[float, float, float, dict]:
+    """`dagster asset materialize` as a user runs it, timed as a whole process: wall and
+    CPU seconds, peak RSS (the process and the step processes it waited for), breakdown."""
+    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
+               "-m", module, "--select", select]
+    with open(workdir / "cli.log", "a") as log:
+        wall_started = time.time()
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        wall_ended = time.time()
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = (workdir / "cli.log").read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(command[1:])} failed:\n{tail}")
+    breakdown = run_breakdown(Path(env["DAGSTER_HOME"]), wall_started, wall_ended)
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, breakdown
+
+
+def measure_cli(records: int, repeats: int, tmp: Path, log: list[Run],
+                scenarios: tuple[str, ...] = CLI_SCENARIOS) -> None:
+    """Per repeat, taking turns: floor (a); a full sync of `records` into a fresh
+    warehouse; an incremental sync with nothing new after it (the asset's default config:
+    incremental, lookback 600 s), with the in-process default and with multiprocess."""
+    sandbox = Sandbox(records)
+    try:
+        for repeat in range(1, repeats + 1):
+            workdir = tmp / f"cli-{records}-{repeat}"
+            dagster_home(workdir / "dagster_home")
+            for scenario in scenarios:
+                executor = "multiprocess" if scenario.endswith("_multiprocess") else ""
+                env = cli_env(sandbox, workdir, SUPPORT_EXECUTOR=executor)
+                if scenario == "cli_floor":
+                    floor_dir = tmp / f"floor-{records}-{repeat}"
+                    dagster_home(floor_dir / "dagster_home")
+                    env = cli_env(sandbox, floor_dir)
+                    result = run_cli(FLOOR_MODULE, "*", env, floor_dir)
+                    rows = 1
+                else:
+                    result = run_cli("support_assets.definitions", SYNC_SELECT, env, workdir)
+                    rows = _rows(workdir / "data" / "support.duckdb")
+                    if rows != records:
+                        raise RuntimeError(f"{scenario} left {rows} rows, not {records}")
+                seconds, cpu, peak, breakdown = result
+                run = Run(scenario, records, 0.0, repeat, seconds=seconds, cpu_seconds=cpu,
+                          peak_rss_mb=peak, rows=rows, breakdown=breakdown)
+                log.append(run)
+                print(f"  {scenario:28s} {records:>9,} records  #{repeat}: {seconds:6.2f} s  "
+                      f"cpu {cpu:6.2f} s  peak {peak:6.0f} MB  "
+                      + "  ".join(f"{k} {v:.2f}" for k, v in breakdown.items()), flush=True)
+    finally:
+        sandbox.close()
+
+
+def _rows(path: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute("select count(*) from support_api.customer_support_data").fetchone()[0]
+
+
+UI_WORKSPACE = """\
+load_from:
+  - python_module:
+      module_name: support_assets.definitions
+      location_name: support_assets
+  - python_module:
+      module_name: floor_location
+      location_name: floor
+      working_directory: {bench}
+"""
+
+
+def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
+    """`dagster dev` (webserver and daemon) serving this code location and floor (a); runs
+    launched with the Materialize button's GraphQL mutation, taking turns, timed from the
+    run's creation to its end as the instance records them. A first sync loads the records
+    untimed, so the timed syncs are incremental with nothing new, like most scheduled and
+    sensor runs."""
+    sys.path.insert(0, str(ROOT))
+    from support_assets_tests.helpers.dagster_dev import DagsterDev
+
+    import dagster as dg
+
+    workdir = tmp / "ui"
+    workdir.mkdir()
+    (workdir / "workspace.yaml").write_text(UI_WORKSPACE.format(bench=ROOT / "bench"))
+    sandbox = Sandbox(records)
+    dev = DagsterDev(
+        cli_env(sandbox, workdir), workdir, fresh_home=False,
+        command=lambda port: [str(Path(sys.executable).with_name("dagster")), "dev", "-w",
+                              str(workdir / "workspace.yaml"), "--host", "127.0.0.1",
+                              "--port", str(port)],
+    )
+    dagster_home(workdir / "dagster_home", FAST_QUEUE)
+    targets = {"ui_floor": ("floor", [["trivial"]]),
+               "ui_sync": ("support_assets", [SYNC_SELECT.split("/")])}
+    try:
+        dev.start()
+        dev.wait_for_location("floor")
+
+        def launch(scenario: str) -> tuple[float, dict[str, float]]:
+            location, assets = targets[scenario]
+            run_id = dev.launch_assets(assets, location=location)
+            finished = dev.wait_for_run(run_id, poll=0.2)
+            if finished["status"] != "SUCCESS":
+                raise RuntimeError(f"{scenario}: run {run_id} {finished['status']}:\n{dev.log()[-3000:]}")
+            with dg.DagsterInstance.from_config(str(workdir / "dagster_home")) as instance:
+                record = instance.get_run_record_by_id(run_id)
+                created, ended = record.create_timestamp.timestamp(), record.end_time
+                steps = instance.get_run_step_stats(run_id)
+            breakdown = {"queued": record.start_time - created} if record.start_time else {}
+            if steps:
+                breakdown["before_first_step"] = min(s.start_time for s in steps) - created
+                breakdown["steps"] = max(s.end_time for s in steps) - min(s.start_time for s in steps)
+            return ended - created, breakdown
+
+        launch("ui_sync")  # the first sync: every record, untimed
+        if _rows(workdir / "data" / "support.duckdb") != records:
+            raise RuntimeError("the first sync through the UI did not load every record")
+        for repeat in range(1, repeats + 1):
+            for scenario in targets:
+                seconds, breakdown = launch(scenario)
+                log.append(Run(scenario, records, 0.0, repeat, seconds=seconds, cpu_seconds=0.0,
+                               peak_rss_mb=0.0, rows=0, breakdown=breakdown))
+                print(f"  {scenario:28s} #{repeat}: {seconds:6.2f} s launch to success  "
+                      + "  ".join(f"{k} {v:.2f}" for k, v in breakdown.items()), flush=True)
+    finally:
+        dev.stop()
+        sandbox.close()
+
+
 def median(runs: list[Run], attr: str) -> float:
     return statistics.median(getattr(r, attr) for r in runs)
 
@@ -195,6 +409,15 @@ def median(runs: list[Run], attr: str) -> float:
 def select(log: list[Run], scenario: str, records: int, latency: float = 0.0) -> list[Run]:
     return [r for r in log if r.scenario == scenario and r.records == records
             and r.latency == latency and not r.extra]
+
+
+def is_user_path(run: Run) -> bool:
+    """A CLI or UI run: in the headline table, not in the in-process sweep."""
+    return run.scenario.startswith(("cli_", "ui_"))
+
+
+def sweep(log: list[Run]) -> list[Run]:
+    return [r for r in log if not r.extra and not is_user_path(r)]
 
 
 def machine() -> dict[str, Any]:
@@ -220,14 +443,18 @@ def table(log: list[Run], plan: Plan, info: dict[str, Any]) -> str:
         f"Load average {info['load_before']} before, {info['load_after']} after "
         f"({info['minutes']:.0f} min). Medians of {plan.repeats} run(s); ratio = time / hand loop.",
         "",
+        *headline(log, plan),
+        "",
+        "In process, the sync alone (interpreter start and first imports left out):",
+        "",
         "| records | latency | scenario | time (s) | ratio | CPU (s) | peak RSS (MB) |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
-    groups = sorted({(r.records, r.latency) for r in log if not r.extra})
+    groups = sorted({(r.records, r.latency) for r in sweep(log)})
     for records, latency in groups:
         base = select(log, "hand", records, latency)
         base_time = median(base, "seconds") if base else None
-        for scenario in dict.fromkeys(r.scenario for r in log if not r.extra):
+        for scenario in dict.fromkeys(r.scenario for r in sweep(log)):
             runs = select(log, scenario, records, latency)
             if not runs:
                 continue
@@ -237,9 +464,78 @@ def table(log: list[Run], plan: Plan, info: dict[str, Any]) -> str:
                 f"| {records:,} | {latency * 1000:.0f} ms | {scenario} | {seconds:.2f} | {ratio} | "
                 f"{median(runs, 'cpu_seconds'):.2f} | {median(runs, 'peak_rss_mb'):.0f} |"
             )
-    lines += ["", "Targets:", ""]
+    lines += ["", "Targets of the in-process breakdown:", ""]
     lines += [f"- {line}" for line in targets(log, plan)]
     return "\n".join(lines) + "\n"
+
+
+def headline(log: list[Run], plan: Plan) -> list[str]:
+    """Where users run syncs, against the floors of the same run, and the targets."""
+    def runs(scenario: str, records: Optional[int] = None) -> list[Run]:
+        return [r for r in log if r.scenario == scenario and (records is None or r.records == records)]
+
+    def t(scenario: str, records: Optional[int] = None, attr: str = "seconds") -> Optional[float]:
+        found = runs(scenario, records)
+        return median(found, attr) if found else None
+
+    def check(ok: bool) -> str:
+        return "met" if ok else "**NOT met**"
+
+    n = plan.cli_records
+    floor_a, floor_b = t("cli_floor", n), t("hand", n)
+    rows_: list[tuple[str, Optional[float], str, str]] = []  # path, seconds, ratio, target
+    if floor_a is not None:
+        rows_.append(("floor (a): trivial asset, in-process executor, `dagster asset materialize`",
+                      floor_a, "", ""))
+    if floor_b is not None:
+        rows_.append((f"floor (b): the hand loop, {n:,} records (in process)", floor_b, "", ""))
+    incremental = t("cli_incremental", n)
+    if incremental is not None and floor_a:
+        ratio = incremental / floor_a
+        rows_.append(("incremental sync with nothing new, CLI", incremental, f"{ratio:.2f}× (a)",
+                      f"≤ 1.6× — {check(ratio <= 1.6)}"))
+    multiprocess = t("cli_incremental_multiprocess", n)
+    if multiprocess is not None and floor_a:
+        rows_.append(("… the same with SUPPORT_EXECUTOR=multiprocess (Dagster's default before)",
+                      multiprocess, f"{multiprocess / floor_a:.2f}× (a)", "for comparison"))
+    full = t("cli_full", n)
+    if full is not None and floor_a and floor_b:
+        ratio = full / (floor_a + floor_b)
+        rows_.append((f"full sync of {n:,} records, CLI", full, f"{ratio:.2f}× (a + b)",
+                      f"≤ 1.3× — {check(ratio <= 1.3)}"))
+    ui_floor, ui_sync = t("ui_floor"), t("ui_sync")
+    if ui_floor is not None:
+        rows_.append(("trivial asset through the webserver's GraphQL + daemon, launch to success",
+                      ui_floor, "", ""))
+    if ui_sync is not None and ui_floor:
+        ratio = ui_sync / ui_floor
+        rows_.append((f"sync through the webserver's GraphQL + daemon ({plan.ui_records:,} records, "
+                      "nothing new), launch to success", ui_sync, f"{ratio:.2f}× the trivial asset",
+                      f"≤ 1.5× — {check(ratio <= 1.5)}"))
+    lines = [
+        "Where users run syncs (medians; whole `dagster` processes, launch to success in the UI):",
+        "",
+        "| path | time (s) | ratio | target |",
+        "| --- | ---: | ---: | --- |",
+        *(f"| {path} | {seconds:.2f} | {ratio} | {target} |" for path, seconds, ratio, target in rows_),
+        "",
+    ]
+    for records in sorted({r.records for r in runs("cli_full")}):
+        peak = t("cli_full", records, "peak_rss_mb")
+        lines.append(f"- peak RSS of the CLI path, full sync of {records:,} records: {peak:.0f} MB "
+                     f"(≤ 400 — {check(peak <= 400)})")
+    breakdown = [s for s in CLI_SCENARIOS + ("ui_floor", "ui_sync") if runs(s) and runs(s)[0].breakdown]
+    if breakdown:
+        keys = list(dict.fromkeys(k for s in breakdown for r in runs(s) for k in r.breakdown))
+        lines += ["", "Where a run's time goes (medians, s; from the run's event log):", "",
+                  "| path | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+                  "| --- |" + " ---: |" * len(keys)]
+        for scenario in breakdown:
+            found = runs(scenario, None if scenario.startswith("ui_") else n) or runs(scenario)
+            cells = [statistics.median(r.breakdown[k] for r in found) if all(k in r.breakdown for r in found)
+                     else None for k in keys]
+            lines.append(f"| {scenario} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+    return lines
 
 
 def targets(log: list[Run], plan: Plan) -> list[str]:
@@ -320,7 +616,7 @@ def plot(log: list[Run], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for scenario in dict.fromkeys(r.scenario for r in log if not r.extra and r.latency == 0):
+    for scenario in dict.fromkeys(r.scenario for r in sweep(log) if r.latency == 0):
         sizes = sorted({r.records for r in log if r.scenario == scenario and r.latency == 0
                         and not r.extra})
         if not sizes:
@@ -345,6 +641,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="one repeat, 10k and 100k records, no 1M memory run (a few minutes)")
+    parser.add_argument("--user-paths", action="store_true",
+                        help="only the CLI and UI paths, with the hand loop for floor (b)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--destinations", action="store_true",
                         help="only the 100k full syncs on each tested destination, 3 repeats")
@@ -354,9 +652,15 @@ def main() -> None:
     plan = DESTINATIONS if args.destinations else QUICK if args.quick else FULL
     if args.only:
         plan = Plan(repeats=plan.repeats, sizes=(), growth_records=None, latency_scenarios=(),
-                    incremental_records=0, drift_records=plan.drift_records)
-    args.out.mkdir(parents=True, exist_ok=True)
+                    incremental_records=0, drift_records=plan.drift_records, **NO_USER_PATHS)
+    if args.user_paths:
+        plan = replace(plan, sizes=(plan.cli_records,), sweep=("hand",), growth_records=None,
+                       latency_scenarios=(), incremental_records=0, drift_records=0, destinations=())
+    bench(plan, args.out)
 
+
+def bench(plan: Plan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     info: dict[str, Any] = {"machine": machine(), "plan": asdict(plan),
                             "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}
@@ -379,16 +683,25 @@ def main() -> None:
         if plan.drift_records:
             print("full refresh and incremental sync while the data changes (drift)", flush=True)
             measure(("drift",), plan.drift_records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.cli_records:
+            print(f"`dagster asset materialize`: floor (a), {plan.cli_records:,} records", flush=True)
+            measure_cli(plan.cli_records, plan.repeats, Path(tmp), log)
+        if plan.cli_growth_records:
+            print(f"`dagster asset materialize`: {plan.cli_growth_records:,} records", flush=True)
+            measure_cli(plan.cli_growth_records, 1, Path(tmp), log, scenarios=("cli_full",))
+        if plan.ui_repeats:
+            print("webserver + daemon: runs launched through GraphQL", flush=True)
+            measure_ui(plan.ui_records, plan.ui_repeats, Path(tmp), log)
     info["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["minutes"] = (time.monotonic() - started) / 60
 
-    (args.out / "results.json").write_text(
+    (out / "results.json").write_text(
         json.dumps({**info, "runs": [asdict(r) for r in log]}, indent=1))
-    (args.out / "table.md").write_text(table(log, plan, info))
-    plot(log, args.out / "bench.png")
+    (out / "table.md").write_text(table(log, plan, info))
+    plot(log, out / "bench.png")
     print()
-    print((args.out / "table.md").read_text())
-    print(f"written to {args.out}")
+    print((out / "table.md").read_text())
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":

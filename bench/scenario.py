@@ -22,8 +22,8 @@ Scenarios:
   dlt_mariadb,    DESTINATION__... variables (bench/run.py makes a fresh database or folder),
   dlt_delta       with the file and table format from its capabilities (warehouse_destination.py);
                   rows are counted through queries.py, as the checks count them
-  incremental     `dlt`, then 1% of the records changed, then an incremental sync on
-                  `updated_since` (dlt's incremental on the rest_api parameter)
+  incremental     `dagster`, then 1% of the records changed, then `dagster` again: an
+                  incremental sync with the asset's default config (lookback 600 s)
   drift           a full refresh and an incremental sync (1% changed, at least 200), each once without
                   and once with a record inserted and one deleted after page 2 is served
 """
@@ -207,19 +207,26 @@ def dagster(url: str, key: str, workdir: Path) -> int:
 
 
 def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
-    """Full sync, 1% of the records changed upstream, incremental sync: time and requests."""
-    from support_assets.sources.sync_plan import SyncPlan
-    from support_assets.sources import support_api_source
+    """Full sync, 1% of the records changed upstream, incremental sync: time and requests.
+    Both through Dagster as a scheduled sync runs them: dg.materialize of the real assets
+    with their default config (incremental, lookback 600 s: sync_plan.py, sync_config.py)."""
+    import dagster as dg
 
-    warehouse = Warehouse(workdir)
+    from support_assets.definitions import build_definitions
+    from support_assets.defs.resources import WarehouseResource
+
+    os.environ["SUPPORT_API_BASE_URL"] = url
+    warehouse = WarehouseResource(
+        duckdb_path=str(workdir / "support.duckdb"), pipelines_dir=str(workdir / "dlt")
+    )
+    defs = build_definitions(warehouse=warehouse)
 
     def sync() -> tuple[float, int]:
-        # The asset's default sync type: dlt's incremental on the API's `updated_since` (cursor.py).
-        source = support_api_source(url, key, plan=SyncPlan())
         requests.post(f"{url}/_sandbox/reset-log", timeout=30)
         started = time.perf_counter()
-        warehouse.run(source)
+        result = dg.materialize(list(defs.assets), resources=defs.resources, raise_on_error=True)
         seconds = time.perf_counter() - started
+        assert result.success
         served = requests.get(f"{url}/_sandbox/requests", timeout=60).json()
         return seconds, sum(1 for r in served if r["path"] == "/v1/resource")
 
@@ -353,7 +360,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
         if scenario == "dlt_delta":
             import deltalake  # noqa: F401
 
-    if scenario == "dagster":
+    if scenario in ("dagster", "incremental"):
         import dagster as dg
 
         @dg.asset

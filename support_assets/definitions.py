@@ -8,15 +8,15 @@ from typing import Iterable
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from .sources.settings import ENDPOINTS, RETRY, Endpoint, RetryRules
 from .defs.assets import build_support_api_assets
-from .defs.settings import AutomationSettings, automation_from_env
-from .defs.executor import executor_from_env
 from .defs.checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
+from .defs.executor import executor_from_env
 from .defs.jobs import build_sync_job
 from .defs.resources import DATA_DIR, SupportApiResource, WarehouseResource
 from .defs.schedules import build_schedules
 from .defs.sensors import build_failure_sensor, build_new_data_sensor
+from .defs.settings import AutomationSettings, automation_from_env
+from .sources.settings import ENDPOINTS, RETRY, Endpoint, RetryRules
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -71,7 +71,8 @@ def build_definitions(
             "support_api": SupportApiResource(base_url=dg.EnvVar("SUPPORT_API_BASE_URL")),
             "warehouse": warehouse,
         },
-        # Dagster's default executor, or Celery workers when SUPPORT_CELERY_BROKER_URL is set.
+        # In the run's process by default; SUPPORT_EXECUTOR=multiprocess, or Celery workers
+        # when SUPPORT_CELERY_BROKER_URL is set (executor.py).
         executor=executor_from_env(),
     )
 

@@ -13,7 +13,7 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 from kombu import Queue
 
-from .executor import BROKER_ENV, CelerySettings
+from .celery_executor import BROKER_ENV, CelerySettings
 
 settings = CelerySettings.from_env()
 if settings is None:

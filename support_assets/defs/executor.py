@@ -1,70 +1,45 @@
-"""Syncs on Celery workers: dagster-celery's executor, switched on by the environment.
+"""Which executor runs a sync's steps: in the run's own process by default.
 
-With SUPPORT_CELERY_BROKER_URL set, every job of the code location (the sync job and
-a Materialize click alike) runs its steps as Celery tasks on the queue
-SUPPORT_CELERY_QUEUE, picked up by workers started with support_assets.defs.celery_worker.
-The run itself stays where the run launcher put it and waits for the task's result.
-Unset, the code location keeps Dagster's default executor.
+A sync is one step (the multi-asset) plus a step per endpoint's checks, all sharing one
+DuckDB file and the `support_api` pool, so they never run side by side anyway. Dagster's
+default multiprocess executor starts a fresh Python process for every step, which imports
+dagster and this code location again: ~3 s per step on a 2-core machine, more than an
+incremental sync itself (docs/performance.md). The in-process executor runs them one after
+another in the run's process, with the same retries, pool slots and events.
+
+SUPPORT_EXECUTOR picks another one:
+- `in_process` (default without a Celery broker): every step in the run's process.
+- `multiprocess`: Dagster's multiprocess executor, a process per step.
+- `celery` (default when SUPPORT_CELERY_BROKER_URL is set): each step a Celery task on a
+  worker (celery_executor.py), which keeps its own process per step.
 """
 
 import os
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Mapping
 
 import dagster as dg
-from dagster_celery import celery_executor
 
-BROKER_ENV = "SUPPORT_CELERY_BROKER_URL"
-BACKEND_ENV = "SUPPORT_CELERY_BACKEND_URL"
-QUEUE_ENV = "SUPPORT_CELERY_QUEUE"
-# dagster-celery's own default queue, the one `dagster-celery worker start` listens on.
-DEFAULT_QUEUE = "dagster"
+from . import celery_executor
+from .celery_executor import BROKER_ENV, CelerySettings
 
-
-@dataclass(frozen=True)
-class CelerySettings:
-    broker: str
-    backend: str
-    queue: str = DEFAULT_QUEUE
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Optional["CelerySettings"]:
-        broker = environ.get(BROKER_ENV)
-        if not broker:
-            return None
-        backend = environ.get(BACKEND_ENV)
-        if not backend:
-            # Redis keeps results itself; an AMQP broker returns them as messages
-            # (rpc://, dagster-celery's default).
-            backend = broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
-        return cls(broker=broker, backend=backend, queue=environ.get(QUEUE_ENV) or DEFAULT_QUEUE)
-
-    def executor_config(self) -> dict[str, Any]:
-        """dagster-celery's executor config. URLs that may hold a password go in as env
-        references, read where the run executes."""
-        if self.backend == self.broker:
-            backend: Any = {"env": BROKER_ENV}
-        elif "://" in self.backend and self.backend != "rpc://":
-            backend = {"env": BACKEND_ENV}
-        else:
-            backend = self.backend
-        return {
-            "broker": {"env": BROKER_ENV},
-            "backend": backend,
-            "config_source": self.config_source(),
-        }
-
-    def config_source(self) -> dict[str, Any]:
-        """Celery settings shared by the executor (the producer) and the workers."""
-        return {
-            # The executor sends steps without a dagster-celery/queue tag here.
-            "task_default_queue": self.queue,
-            "broker_connection_retry_on_startup": True,
-        }
+EXECUTOR_ENV = "SUPPORT_EXECUTOR"
+IN_PROCESS, MULTIPROCESS, CELERY = "in_process", "multiprocess", "celery"
+CHOICES = (IN_PROCESS, MULTIPROCESS, CELERY)
 
 
-def executor_from_env() -> Optional[dg.ExecutorDefinition]:
-    settings = CelerySettings.from_env()
-    if settings is None:
-        return None
-    return celery_executor.configured(settings.executor_config(), name="support_api_celery")
+def executor_name(environ: Mapping[str, str] = os.environ) -> str:
+    """SUPPORT_EXECUTOR, or its default: Celery when a broker is configured, else in-process."""
+    celery = CelerySettings.from_env(environ)
+    chosen = environ.get(EXECUTOR_ENV, "").strip() or (CELERY if celery else IN_PROCESS)
+    if chosen not in CHOICES:
+        raise ValueError(f"{EXECUTOR_ENV}={chosen!r} is not one of {', '.join(CHOICES)}")
+    if chosen == CELERY and celery is None:
+        raise ValueError(f"{EXECUTOR_ENV}=celery needs {BROKER_ENV} (the broker's URL)")
+    return chosen
+
+
+def executor_from_env(environ: Mapping[str, str] = os.environ) -> dg.ExecutorDefinition:
+    chosen = executor_name(environ)
+    if chosen == CELERY:
+        return celery_executor.executor_from_env(environ)
+    return dg.multiprocess_executor if chosen == MULTIPROCESS else dg.in_process_executor

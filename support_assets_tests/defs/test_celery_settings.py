@@ -3,16 +3,17 @@
 from dagster._config import validate_config
 from dagster_celery import celery_executor
 
-from support_assets.defs.executor import CelerySettings, executor_from_env
+from support_assets.defs.celery_executor import CelerySettings, executor_from_env
 from support_assets.definitions import build_definitions
 
 
-def test_without_a_broker_the_code_location_keeps_dagsters_default_executor(monkeypatch):
+def test_without_a_broker_the_code_location_runs_steps_in_the_runs_process(monkeypatch):
     monkeypatch.delenv("SUPPORT_CELERY_BROKER_URL", raising=False)
+    monkeypatch.delenv("SUPPORT_EXECUTOR", raising=False)
 
     assert executor_from_env() is None
     job = build_definitions().resolve_job_def("support_api_sync")
-    assert job.executor_def.name == "multi_or_in_process_executor"
+    assert job.executor_def.name == "in_process"
 
 
 def test_a_broker_url_switches_every_job_to_the_celery_executor(monkeypatch):

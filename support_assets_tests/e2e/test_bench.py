@@ -62,6 +62,30 @@ def test_every_scenario_runs_and_leaves_every_record(tmp_path):
         assert name in report
 
 
+def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
+    """The headline paths: floor (a) and the project through the real `dagster asset
+    materialize`, and both through `dagster dev`'s GraphQL and daemon."""
+    plan = run.Plan(repeats=1, sizes=(300,), cli_records=300, ui_records=300, ui_repeats=1)
+    log = []
+
+    run.measure(("hand",), 300, 0.0, 1, tmp_path, log)
+    run.measure_cli(300, 1, tmp_path, log)
+    run.measure_ui(300, 1, tmp_path, log)
+
+    assert [r.scenario for r in log] == ["hand", *run.CLI_SCENARIOS, "ui_floor", "ui_sync"]
+    cli = {r.scenario: r for r in log if r.scenario.startswith("cli_")}
+    assert all(r.peak_rss_mb > 0 and r.breakdown["before_first_step"] > 0 for r in cli.values())
+    # The sync's step and its checks' steps ran in the measured runs; the floor has no checks.
+    assert cli["cli_full"].breakdown["check_steps"] > 0 and cli["cli_floor"].breakdown["check_steps"] == 0
+    assert "sync_step_to_first_page" in cli["cli_incremental"].breakdown
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    report = run.table(log, plan, info)
+    for line in ("| incremental sync with nothing new, CLI |", "| full sync of 300 records, CLI |",
+                 "launch to success |", "peak RSS of the CLI path, full sync of 300 records"):
+        assert line in report
+    assert report.count("≤ ") >= 4  # a verdict for every target
+
+
 def test_the_destination_scenarios_load_every_record_into_each_destination(tmp_path):
     plan = run.Plan(repeats=1, sizes=(300,), destination_records=300)
     log = []
@@ -94,3 +118,13 @@ def test_the_destination_lookups_bench_compares_both_factories():
     assert set(lines) == {"dlt.destinations.duckdb", "destinations.duckdb"}
     assert lines["destinations.duckdb"].endswith(" 0 of them for capabilities")
     assert not lines["dlt.destinations.duckdb"].endswith(" 0 of them for capabilities")
+
+
+def test_the_import_time_bench_times_every_case():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "import_time.py"), "--repeats", "1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
+    assert "support_assets.definitions" in result.stdout

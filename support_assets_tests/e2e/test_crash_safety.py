@@ -1,8 +1,8 @@
 """A sync killed with SIGKILL in the middle, followed by the next sync: the table ends
 complete, with every record exactly once, and the killed sync changed nothing half-way.
 
-The killed run is the real `dagster asset materialize` (its process group: the CLI
-and the step's subprocess), against the sandbox over real HTTP and a real DuckDB file.
+The killed run is the real `dagster asset materialize` (its process group: the CLI,
+which runs the steps itself with the default in-process executor), against the sandbox over real HTTP and a real DuckDB file.
 Mid-extract is found by watching the sandbox's request log; points inside dlt's load
 step are reached deterministically by crash_hooks/sitecustomize.py.
 """
@@ -58,7 +58,7 @@ def start_materialize(env) -> subprocess.Popen:
     return subprocess.Popen(
         [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the CLI and the step subprocess
+        start_new_session=True,  # its own process group, whatever processes the executor starts
     )
 
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from support_assets.sources.settings import ENDPOINTS, SOURCE_NAME
@@ -58,6 +59,19 @@ query Repository($selector: RepositorySelector!) {
     }
     ... on PythonError { message }
     ... on RepositoryNotFoundError { message }
+  }
+}
+"""
+
+# The check results the asset's page shows, as the UI asks for them.
+CHECKS_QUERY = """
+query Checks($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks { checks { name executionForLatestMaterialization { runId status stepKey } } }
+      }
+    }
   }
 }
 """
@@ -184,6 +198,18 @@ def test_materialize_through_the_webserver_loads_every_record(dev, sandbox, ui_a
 
     assert run["assetSelection"] == [{"path": TICKETS_KEY}]
     assert_warehouse_matches(data_dir, sandbox)
+    # The checks ran in the same run, and the asset's page shows their results.
+    node = dev.graphql(CHECKS_QUERY, {"key": {"path": TICKETS_KEY}})["assetNodeOrError"]
+    shown = {c["name"]: c["executionForLatestMaterialization"] for c in node["assetChecksOrError"]["checks"]}
+    for name in ("primary_key_unique", "required_not_null"):
+        assert shown[name]["runId"] == run_id and shown[name]["status"] == "SUCCEEDED"
+    # The daemon's run worker ran the sync and its checks in its own process (executor.py).
+    with dg.DagsterInstance.from_config(str(dev.home)) as instance:
+        events = [e for e in instance.all_logs(run_id) if e.is_dagster_event]
+    pids = {e.dagster_event.pid for e in events if e.dagster_event_type in (
+        dg.DagsterEventType.RUN_START, dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)}
+    steps = {e.step_key for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS}
+    assert len(pids) == 1 and {"support_api", "support_api_customer_support_data_checks"} <= steps
     pages = [r for r in sandbox.requests if r.path == TICKETS.path]
     assert pages and all(r.params["api_key"] == ui_api_key for r in pages)
     # The key went to the API and nowhere else: not the run's log, not dagster dev's

@@ -103,6 +103,15 @@ query LocationStatus {
 }
 """
 
+# The checks of an asset, which the Materialize button launches with it.
+ASSET_CHECKS = """
+query AssetChecks($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name } } } }
+  }
+}
+"""
+
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 # A process started in the background by a shell inherits SIGINT ignored, and dagster
@@ -230,7 +239,7 @@ class DagsterDev:
         except FileNotFoundError:
             return ""
 
-    def _wait_until_loaded(self) -> None:
+    def _wait_until_loaded(self, location: str = LOCATION) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -243,7 +252,7 @@ class DagsterDev:
                 time.sleep(0.5)
                 continue
             entries = data["workspaceOrError"].get("locationEntries") or []
-            loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
+            loaded = [e for e in entries if e["name"] == location and e["loadStatus"] == "LOADED"]
             if loaded:
                 error = loaded[0]["locationOrLoadError"]
                 if error and error["__typename"] == "PythonError":
@@ -251,7 +260,7 @@ class DagsterDev:
                 return
             time.sleep(0.5)
         raise DagsterDevError(
-            f"dagster dev did not load {LOCATION} within {self.start_timeout} s; log:\n{self.log()[-3000:]}"
+            f"dagster dev did not load {location} within {self.start_timeout} s; log:\n{self.log()[-3000:]}"
         )
 
     # --- GraphQL ----------------------------------------------------------------------
@@ -272,17 +281,28 @@ class DagsterDev:
         return body["data"]
 
     def launch_assets(
-        self, asset_paths: Sequence[Sequence[str]], job: str = ASSET_JOB, run_config: Optional[dict] = None
+        self,
+        asset_paths: Sequence[Sequence[str]],
+        job: str = ASSET_JOB,
+        run_config: Optional[dict] = None,
+        location: str = LOCATION,
+        with_checks: bool = True,
     ) -> str:
         """Launch a run of these assets the way the UI's Materialize button does (the
-        Launchpad when `run_config` is given); its id."""
+        Launchpad when `run_config` is given): with the assets' checks, unless
+        `with_checks` is false; its id."""
+        checks = []
+        for path in asset_paths if with_checks else ():
+            node = self.graphql(ASSET_CHECKS, {"key": {"path": list(path)}})["assetNodeOrError"]
+            found = (node.get("assetChecksOrError") or {}).get("checks") or []
+            checks += [{"assetKey": {"path": list(path)}, "name": c["name"]} for c in found]
         params = {
             "selector": {
-                "repositoryLocationName": LOCATION,
+                "repositoryLocationName": location,
                 "repositoryName": REPOSITORY,
                 "pipelineName": job,
                 "assetSelection": [{"path": list(p)} for p in asset_paths],
-                "assetCheckSelection": [],
+                "assetCheckSelection": checks,
             },
             "mode": "default",
             "runConfigData": run_config or {},
@@ -292,6 +312,10 @@ class DagsterDev:
         if result["__typename"] != "LaunchRunSuccess":
             raise DagsterDevError(f"launch failed: {result}")
         return result["run"]["id"]
+
+    def wait_for_location(self, location: str) -> None:
+        """Another code location of the workspace, loaded (start() waits for this project's)."""
+        self._wait_until_loaded(location)
 
     def dismiss_community_prompt(self) -> None:
         """What the UI's "Skip" on its join-the-community dialog sends; otherwise the
