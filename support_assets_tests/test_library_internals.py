@@ -1,4 +1,4 @@
-"""The canary: every internal of dlt, tenacity and dagster-celery that the code relies on,
+"""The canary: every internal of dlt and tenacity that the code relies on,
 one test per assumption (docs/library-internals.md says why each is worth it). After a
 version bump, a failure here names the assumption that broke and the module that relies
 on it; the behaviour tests then say what it changed."""
@@ -84,18 +84,4 @@ def test_dlt_destination_factories_capabilities_take_a_spec_instance():
     assert factory.adjust_capabilities.__func__ is Destination.adjust_capabilities.__func__, broke(
         "dlt's duckdb factory keeps the base adjust_capabilities (which reads no configuration)",
         "support_assets/warehouse/destinations.py",
-    )
-
-
-def test_dagster_celery_app_factory_and_task():
-    from dagster_celery.executor import CeleryExecutor
-    from dagster_celery.make_app import make_app
-    from dagster_celery.tasks import create_task
-
-    executor = CeleryExecutor.for_cli(broker="memory://", backend="cache+memory://")
-    app = make_app(executor.app_args())
-    task = create_task(app)
-    assert task.name == "execute_plan", broke(
-        "dagster_celery make_app(CeleryExecutor.for_cli(...).app_args()) + tasks.create_task",
-        "support_assets/defs/celery_worker.py",
     )

@@ -2,7 +2,8 @@
 
 With SUPPORT_CELERY_BROKER_URL set, every job of the code location (the sync job and
 a Materialize click alike) runs its steps as Celery tasks on the queue
-SUPPORT_CELERY_QUEUE, picked up by workers started with support_assets.defs.celery_worker.
+SUPPORT_CELERY_QUEUE, picked up by workers started with dagster-celery's own CLI on the
+config file celery_worker.py writes.
 The run itself stays where the run launcher put it and waits for the task's result.
 Unset, executor.py runs the steps in the run's process (or SUPPORT_EXECUTOR's choice).
 """

@@ -1,5 +1,6 @@
 """How SUPPORT_CELERY_* turn into the executor's and the workers' Celery settings."""
 
+import yaml
 from dagster._config import validate_config
 from dagster_celery import celery_executor
 
@@ -53,3 +54,40 @@ def test_the_executor_config_names_variables_not_passwords(monkeypatch):
     assert "pw" not in repr(config)
     # And dagster-celery accepts it.
     assert validate_config(celery_executor.config_schema.config_type, config).success
+
+
+def test_the_workers_config_file_is_the_executors_config_without_a_password(tmp_path, monkeypatch, capsys):
+    from dagster._config import post_process_config
+
+    from support_assets.defs import celery_worker
+
+    monkeypatch.setenv("SUPPORT_CELERY_BROKER_URL", "amqp://u:broker-pw@h:5672//")
+    monkeypatch.setenv("SUPPORT_CELERY_BACKEND_URL", "redis://:backend-pw@h:6379/1")
+    monkeypatch.setenv("SUPPORT_CELERY_QUEUE", "support_api")
+    path = tmp_path / "celery-worker.yaml"
+
+    assert celery_worker.main([str(path)]) == 0
+
+    text = path.read_text()
+    assert "pw" not in text
+    # What `dagster-celery worker start -y` reads: the execution.config block, whose
+    # env references it resolves when the worker starts.
+    config = yaml.safe_load(text)["execution"]["config"]
+    assert config == CelerySettings.from_env().executor_config()
+    schema = celery_executor.config_schema.config_type
+    assert validate_config(schema, config).success
+    resolved = post_process_config(schema, config).value
+    assert (resolved["broker"], resolved["backend"]) == ("amqp://u:broker-pw@h:5672//", "redis://:backend-pw@h:6379/1")
+    assert "-q support_api" in capsys.readouterr().out
+
+
+def test_without_a_broker_the_workers_config_file_is_refused_by_name(tmp_path, monkeypatch, capsys):
+    from support_assets.defs import celery_worker
+
+    monkeypatch.delenv("SUPPORT_CELERY_BROKER_URL", raising=False)
+    path = tmp_path / "celery-worker.yaml"
+
+    assert celery_worker.main([str(path)]) == 2
+
+    assert "SUPPORT_CELERY_BROKER_URL is not set" in capsys.readouterr().err
+    assert not path.exists()

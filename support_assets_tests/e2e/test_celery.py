@@ -15,7 +15,8 @@ from support_assets_tests.helpers.deployment import Background, deployment_env, 
 from support_assets_tests.helpers import DAGSTER, run_cli
 from support_assets_tests.helpers.postgres import database
 
-CELERY = DAGSTER.replace("/dagster", "/celery")
+DAGSTER_CELERY = DAGSTER.replace("/dagster", "/dagster-celery")
+PYTHON = DAGSTER.replace("/dagster", "/python")
 DAEMON = DAGSTER.replace("/dagster", "/dagster-daemon")
 TICKETS = "support_api.customer_support_data"
 
@@ -88,10 +89,15 @@ def env(tmp_path, pg, sandbox, api_key, broker, monkeypatch):
 
 
 def start_worker(env, tmp_path, name) -> Background:
+    """The documented start (docs/deployment.md): the config file written from
+    SUPPORT_CELERY_*, then dagster-celery's own worker CLI on SUPPORT_CELERY_QUEUE."""
+    config = tmp_path / f"{name}-celery-worker.yaml"
+    written = run_cli([PYTHON, "-m", "support_assets.defs.celery_worker", str(config)], env)
+    assert written.returncode == 0, written.stderr[-3000:]
     worker = Background(
-        [CELERY, "-A", "support_assets.defs.celery_worker", "worker", "--prefetch-multiplier=1",
-         "--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=INFO",
-         "-n", f"{name}@%h"],
+        [DAGSTER_CELERY, "worker", "start", "-A", "dagster_celery.app", "-y", str(config),
+         "-q", env["SUPPORT_CELERY_QUEUE"], "-n", name,
+         "--", "--concurrency=1", "--without-gossip", "--without-mingle"],
         env, tmp_path / f"{name}.log",
     )
     try:
@@ -172,6 +178,11 @@ def test_a_sync_waits_for_a_worker_then_the_worker_lands_every_record(
     assert celery_workers(env, done.run_id) == ["worker@" + socket.gethostname()]
     assert "fetched 250 records in 3 pages" in worker.output()
     assert api_key not in worker.output() + run.output()
+    # The worker's config file names the broker's variable; dagster-celery's CLI keeps the
+    # resolved URL in DAGSTER_HOME (docs/deployment.md says so, and to keep it private).
+    assert broker.url not in (tmp_path / "worker-celery-worker.yaml").read_text()
+    [copy] = (tmp_path / "dagster_home" / "dagster_celery" / "config").glob("*/dagster_celery_config.py")
+    assert f"broker_url = '{broker.url}'" in copy.read_text()
 
 
 def launch(env, tags=None) -> str:
