@@ -65,7 +65,7 @@ def build_support_api_assets(
     @dlt_assets(
         name=SOURCE_NAME,
         # Placeholders for the specs: only the source's resource names are read, no request
-        # is made; the run builds its own source and pipeline (support_api.source, warehouse).
+        # is made; the run builds its own source and pipeline (support_api.syncing, warehouse).
         dlt_source=support_api_source("http://unused.invalid", "", endpoints, arrow=False),
         dlt_pipeline=dlt_lib.pipeline(
             pipeline_name=SOURCE_NAME, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import dagster as dg
 import dlt
@@ -56,23 +56,6 @@ class SupportApiResource(dg.ConfigurableResource):
         self._api_key = str(key)
         protect(self._api_key)
 
-    def source(
-        self,
-        endpoints: Iterable[Endpoint] = ENDPOINTS,
-        progress: Optional[SyncProgress] = None,
-        plan: Optional[SyncPlan] = None,
-        retry: RetryRules = RETRY,
-    ) -> DltSource:
-        return self._source(http_session(retry, progress), endpoints, progress, plan, retry)
-
-    def _source(self, session: Any, endpoints: Iterable[Endpoint], progress: Optional[SyncProgress],
-                plan: Optional[SyncPlan], retry: RetryRules) -> DltSource:
-        return support_api_source(
-            self.base_url, self._api_key or "", endpoints, progress=progress, session=session, plan=plan,
-            concurrency=self.page_concurrency,
-            retry=retry,
-        )
-
     @contextmanager
     def syncing(
         self,
@@ -81,11 +64,14 @@ class SupportApiResource(dg.ConfigurableResource):
         plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
     ) -> Iterator[DltSource]:
-        """`source()` for one sync: when the sync ends, failed or cancelled included, its HTTP
+        """The dlt source of one sync. When the sync ends, failed or cancelled included, its HTTP
         session closes, which cancels the pages fetched ahead and waits for those in flight."""
         session = http_session(retry, progress)
         try:
-            yield self._source(session, endpoints, progress, plan, retry)
+            yield support_api_source(
+                self.base_url, self._api_key or "", endpoints, session=session, progress=progress,
+                plan=plan, concurrency=self.page_concurrency, retry=retry,
+            )
         finally:
             session.close()
 
