@@ -33,7 +33,7 @@ RUN_BY = {
     r"SUPPORT_API_KEY=\S+ \.venv/bin/python -m support_assets\.sandbox --port \d+ --records \d+": "support_assets_tests/sandbox/test_sandbox.py::test_module_runs_as_subprocess_without_leaking_key",
     r"SOURCES__SUPPORT_API__BASE_URL=\S+ SOURCES__SUPPORT_API__API_KEY=\S+ \.venv/bin/python sources_example\.py": "support_assets_tests/sources/test_docs_example.py::test_the_docs_example_loads_every_sandbox_record_into_duckdb",
     r"\.venv/bin/pytest support_assets_tests/test_library_internals\.py": "support_assets_tests/test_library_internals.py::test_dlt_offset_paginator_stops_on_its_private_has_next_page_flag",
-    r"(\.venv/bin/python )?(python )?bench/\S+\.py.*": "bench/run.py",  # benchmarks: make bench runs them (test_bench)
+    r"\.venv/bin/python bench/run\.py --user-paths.*": E2E + "test_bench.py::test_the_cli_and_ui_paths_run_against_their_floors",
 }
 
 
