@@ -18,7 +18,7 @@ import time
 
 import dagster as dg
 
-from support_assets.sources.settings import ENDPOINTS
+from support_assets.sources.config_file import ENDPOINTS
 from support_assets.definitions import build_definitions
 from support_assets.sources.probe import count_changed
 from support_assets.defs.resources import WarehouseResource

@@ -16,7 +16,8 @@ from .defs.resources import DATA_DIR, SupportApiResource, WarehouseResource
 from .defs.schedules import build_schedules
 from .defs.sensors import build_failure_sensor, build_new_data_sensor
 from .defs.settings import AutomationSettings, automation_from_env
-from .sources.settings import ENDPOINTS, RETRY, Endpoint, RetryRules
+from .sources.config_file import load_endpoints
+from .sources.settings import RETRY, Endpoint, RetryRules
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -46,12 +47,13 @@ def freshness_limit_from_env() -> datetime.timedelta:
 
 
 def build_definitions(
-    endpoints: Iterable[Endpoint] = ENDPOINTS,
+    endpoints: Iterable[Endpoint] | None = None,
     warehouse: WarehouseResource | None = None,
     retry: RetryRules = RETRY,
     automation: AutomationSettings | None = None,
 ) -> dg.Definitions:
-    endpoints = tuple(endpoints)
+    # The config file (SUPPORT_API_CONFIG or the shipped one): a bad file fails the load here.
+    endpoints = tuple(endpoints) if endpoints is not None else load_endpoints()
     warehouse = warehouse or warehouse_from_env()
     automation = automation or automation_from_env()
     assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)

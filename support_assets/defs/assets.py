@@ -8,7 +8,8 @@ import dlt as dlt_lib
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ..sources.settings import ENDPOINTS, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from ..sources.config_file import ENDPOINTS
+from ..sources.settings import RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata

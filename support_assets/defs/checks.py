@@ -22,7 +22,8 @@ from typing import Iterable, Iterator, Optional
 
 import dagster as dg
 
-from ..sources.settings import ENDPOINTS, SOURCE_NAME, Endpoint
+from ..sources.config_file import ENDPOINTS
+from ..sources.settings import SOURCE_NAME, Endpoint
 from ..warehouse.queries import Warehouse
 from ..sources.progress import plural
 from .resources import WarehouseResource

@@ -16,7 +16,8 @@ from ..sources import support_api_source
 from ..sources.http_session import http_session
 from ..sources.probe import count_changed
 from ..sources.progress import SyncProgress
-from ..sources.settings import ENDPOINTS, PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from ..sources.config_file import ENDPOINTS
+from ..sources.settings import PAGE_CONCURRENCY, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from ..sources.sync_plan import SyncPlan
 from ..warehouse.duckdb_connection import sync_connection
 from ..warehouse.warehouse_destination import (

@@ -24,7 +24,8 @@ from .drift import DEFAULT_MAX_DRIFT_PASSES, PassMonitor, ids_of
 from .http_session import http_session
 from .progress import SyncProgress
 from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, TableSchema, table_schema
-from .settings import ENDPOINTS, PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .config_file import ENDPOINTS
+from .settings import PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules
 from .sync_plan import SyncPlan, SyncType
 from .validation import Positions, ResponseValidator
 

@@ -17,11 +17,11 @@ DELETED_COLUMN = "_deleted_upstream"
 
 def is_flagged(endpoint: Endpoint) -> Callable[[dict], bool]:
     """Whether a record of `endpoint` is flagged as deleted."""
-    field, value = endpoint.deleted_field, endpoint.deleted_value
+    field = endpoint.deleted_field
 
     def flagged(record: dict) -> bool:
         found = record.get(field) if field else None
-        return found is not None if value is None else found == value
+        return found is not None and found is not False
 
     return flagged
 

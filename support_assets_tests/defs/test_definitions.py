@@ -6,6 +6,7 @@ from dagster_dlt import DagsterDltResource
 from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions, defs
 from support_assets.defs.resources import SupportApiResource, WarehouseResource
+from support_assets_tests.helpers import offset_endpoint
 
 
 def test_definitions_are_loadable():
@@ -39,7 +40,7 @@ def test_the_api_key_is_not_part_of_the_resource_config():
 
 
 def test_a_second_endpoint_is_one_more_line_of_configuration():
-    endpoints = [Endpoint("customer_support_data", "/v1/resource"), Endpoint("customers", "/v1/customers")]
+    endpoints = [offset_endpoint("customer_support_data", "/v1/resource"), offset_endpoint("customers", "/v1/customers")]
 
     keys = build_definitions(endpoints).resolve_all_asset_keys()
 

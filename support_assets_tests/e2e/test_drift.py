@@ -8,7 +8,7 @@ import time
 import dagster as dg
 import pytest
 
-from support_assets.sources.settings import ENDPOINTS
+from support_assets.sources.config_file import ENDPOINTS
 from support_assets.definitions import build_definitions
 from support_assets.sources.deletions import DELETED_COLUMN
 from support_assets.sources.drift import PassMonitor

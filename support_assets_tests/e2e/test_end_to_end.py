@@ -10,6 +10,7 @@ from support_assets.definitions import build_definitions
 from support_assets.sandbox import Fault
 
 from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli
+from support_assets_tests.helpers import offset_endpoint
 
 TICKETS = "support_api.customer_support_data"
 
@@ -63,7 +64,7 @@ def test_a_sync_holds_the_duckdb_file_only_while_it_runs(api_env, sandbox, wareh
 
 def test_two_endpoints_load_as_two_assets(api_env, sandbox, warehouse):
     sandbox.stores["customers"].add(30)
-    endpoints = [Endpoint("customer_support_data", "/v1/resource"), Endpoint("customers", "/v1/customers")]
+    endpoints = [offset_endpoint("customer_support_data", "/v1/resource"), offset_endpoint("customers", "/v1/customers")]
 
     result = materialize(build_definitions(endpoints), warehouse)
 

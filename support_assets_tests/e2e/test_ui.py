@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from support_assets.sources.settings import ENDPOINTS, SOURCE_NAME
+from support_assets.sources.config_file import ENDPOINTS
+from support_assets.sources.settings import SOURCE_NAME
 from support_assets.defs.resources import PROJECT_ROOT
 from support_assets.sandbox import SandboxServer
 

@@ -7,8 +7,18 @@ from pathlib import Path
 import duckdb
 
 from support_assets.defs.resources import PROJECT_ROOT
+from support_assets.sources.settings import Endpoint
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def offset_endpoint(name: str, path: str, **resource) -> Endpoint:
+    """An endpoint paged like the seed's (offset and `total`), incremental on `updated_at`."""
+    endpoint = {
+        "paginator": {"type": "offset", "limit": 100},
+        "incremental": {"cursor_path": "updated_at", "start_param": "updated_since", "end_param": "updated_before"},
+    }
+    return Endpoint.of(name, path, endpoint=endpoint, **resource)
 
 
 def run_cli(args, env, timeout=300) -> subprocess.CompletedProcess:

@@ -16,13 +16,15 @@ from support_assets.sandbox import Fault
 from support_assets.sources import support_api_source
 
 from support_assets_tests.helpers import rows
+from support_assets_tests.helpers import offset_endpoint
 
 BASE_URL = "http://api.test"
 KEY = "unit-test-key"
 # An API that differs from the sandbox: `since`/`until` filters on `modified`, epoch seconds.
-EPOCH_API = Endpoint(
-    "tickets", "/v2/tickets", cursor_field="modified", cursor_param="since", cursor_end_param="until",
-    cursor_format="unix",
+EPOCH_INCREMENTAL = {"cursor_path": "modified", "start_param": "since", "end_param": "until"}
+EPOCH_API = Endpoint.of(
+    "tickets", "/v2/tickets", cursor_format="unix",
+    endpoint={"paginator": {"type": "offset", "limit": 100}, "incremental": EPOCH_INCREMENTAL},
 )
 
 
@@ -71,7 +73,10 @@ def test_cursor_parameter_field_and_format_are_configuration(tmp_path):
 def test_a_backfill_without_an_end_parameter_drops_records_past_the_end(tmp_path):
     records = [{"id": i, "modified": 1_700_000_000 + i * 100} for i in range(1, 101)]
     serve_epoch_api(records)
-    no_end_param = Endpoint(**{**EPOCH_API.__dict__, "cursor_end_param": None})
+    no_end_param = Endpoint.of(
+        "tickets", "/v2/tickets", cursor_format="unix",
+        endpoint={"paginator": {"type": "offset", "limit": 100}, "incremental": {**EPOCH_INCREMENTAL, "end_param": None}},
+    )
     start, end = (datetime.fromtimestamp(1_700_000_000 + t, timezone.utc) for t in (1000, 2000))
 
     warehouse = load(tmp_path, SyncPlan(SyncType.backfill, start=start, end=end), no_end_param)
@@ -94,7 +99,7 @@ def test_a_full_refresh_keeps_one_row_per_id_when_a_page_repeats_a_record(tmp_pa
     ]
     for page in pages:
         responses.add(responses.GET, f"{BASE_URL}/v1/resource", json={"data": page, "total": 150})
-    endpoint = Endpoint("customer_support_data", "/v1/resource")
+    endpoint = offset_endpoint("customer_support_data", "/v1/resource")
 
     warehouse = load(tmp_path, SyncPlan(SyncType.full_refresh), endpoint)
 
@@ -129,7 +134,7 @@ def test_a_backfill_plan_sets_both_bounds_and_no_lookback():
         SyncType.backfill, lookback_seconds=600,
         start=datetime(2025, 1, 1, tzinfo=timezone.utc), end=datetime(2025, 2, 1, tzinfo=timezone.utc),
     )
-    config = plan.incremental(Endpoint("t", "/t"))
+    config = plan.incremental(offset_endpoint("t", "/t"))
 
     assert (config["initial_value"], config["end_value"]) == ("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z")
     assert (config["start_param"], config["end_param"]) == ("updated_since", "updated_before")
@@ -139,7 +144,7 @@ def test_a_backfill_plan_sets_both_bounds_and_no_lookback():
 
 
 def test_count_changed_asks_for_one_record_and_reads_the_total(sandbox, api_key):
-    endpoint = Endpoint("customer_support_data", "/v1/resource")
+    endpoint = offset_endpoint("customer_support_data", "/v1/resource")
 
     assert count_changed(sandbox.url, api_key, endpoint, "2000-01-01T00:00:00Z") == 250
     assert count_changed(sandbox.url, api_key, endpoint, "2030-01-01T00:00:00Z") == 0
@@ -149,11 +154,11 @@ def test_count_changed_asks_for_one_record_and_reads_the_total(sandbox, api_key)
 @responses.activate
 def test_count_changed_without_a_total_reads_the_page():
     responses.add(responses.GET, f"{BASE_URL}/v1/resource", json={"data": [{"id": 1}]})
-    assert count_changed(BASE_URL, KEY, Endpoint("t", "/v1/resource"), "2025-01-01T00:00:00Z") == 1
+    assert count_changed(BASE_URL, KEY, offset_endpoint("t", "/v1/resource"), "2025-01-01T00:00:00Z") == 1
 
 
 def test_a_failed_probe_names_the_endpoint_and_status_but_never_the_key(sandbox, api_key):
-    endpoint = Endpoint("customer_support_data", "/v1/resource")
+    endpoint = offset_endpoint("customer_support_data", "/v1/resource")
     sandbox.faults.add(Fault(status=403, body=b'{"error": "customer ada@example.com"}'))
 
     with pytest.raises(ProbeError) as denied:

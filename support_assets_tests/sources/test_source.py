@@ -12,6 +12,7 @@ from support_assets.sources.settings import Endpoint
 from support_assets.sources.progress import SyncProgress
 from support_assets.sources.schema import POSITION_COLUMN
 from support_assets.sources import support_api_source
+from support_assets_tests.helpers import offset_endpoint
 
 BASE_URL = "http://api.test"
 KEY = "unit-test-key"
@@ -99,7 +100,7 @@ def test_a_total_that_is_not_a_number_fails_without_quoting_the_body():
 def test_each_endpoint_is_a_resource_of_its_own():
     serve(tickets(2))
     responses.get(f"{BASE_URL}/v1/customers", json={"data": [{"id": 7, "name": "Ada"}], "total": 1})
-    endpoints = [Endpoint("customer_support_data", "/v1/resource"), Endpoint("customers", "/v1/customers")]
+    endpoints = [offset_endpoint("customer_support_data", "/v1/resource"), offset_endpoint("customers", "/v1/customers")]
 
     source = support_api_source(BASE_URL, KEY, endpoints=endpoints)
 
