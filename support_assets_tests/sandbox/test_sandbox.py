@@ -107,7 +107,7 @@ def test_limit_defaults_caps_and_validation(server):
 def test_customers_endpoint(server):
     records = fetch_all(server, "/v1/customers")
     assert [r["id"] for r in records] == list(range(1, 21))
-    assert set(records[0]) == {"id", "name", "email", "plan", "created_at", "updated_at"}
+    assert set(records[0]) == {"id", "name", "email", "plan", "created_at", "updated_at", "deleted_at"}
 
 
 def test_million_records_are_pageable():
