@@ -330,3 +330,36 @@ def test_request_log_counts_requests_per_path(server):
     log = requests.get(server.url + "/_sandbox/requests", timeout=10)
     assert [e["path"] for e in log.json()] == [r.path for r in server.requests]
     assert not leaks_in_text(API_KEY, log.text)
+
+
+# --- the shapes dlt's rest_api paginators expect -------------------------------------------
+
+
+def test_dlt_rest_api_paginators_read_every_collection_exactly_once(server):
+    from dlt.sources.rest_api import rest_api_source
+
+    def resource(name, path, paginator, **params):
+        return {"name": name, "endpoint": {"path": path, "data_selector": "data", "params": params,
+                                           "paginator": paginator}}
+
+    source = rest_api_source({
+        "client": {"base_url": server.url,
+                   "auth": {"type": "api_key", "name": "api_key", "api_key": API_KEY, "location": "query"}},
+        "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+        "resources": [
+            resource("customer_support_data", "/v1/resource", {"type": "offset", "limit": 50}),
+            resource("customers", "/v1/customers", {"type": "page_number", "base_page": 1, "total_path": "total_pages"},
+                     per_page=50),
+            resource("agents", "/v1/agents", {"type": "json_link", "next_url_path": "next"}, limit=10),
+            resource("ticket_comments", "/v1/resource/{resources.customer_support_data.id}/comments", "header_link",
+                     per_page=2),
+        ],
+    })
+    comments = [c for t in range(1, 121) for c in server.stores["ticket_comments"].comments(t)]
+    expected = {"customers": list(range(1, 231)), "agents": list(range(1, 26)), "ticket_comments": ids(comments)}
+    for name, want in expected.items():
+        got = ids(list(source.with_resources(name)))
+        assert sorted(got) == want, name
+    # Every request carried the key exactly once: next links leave it to the client.
+    assert all(list(r.params).count("api_key") == 1 and r.status == 200 for r in server.requests)
+    assert len(server.requests.matching("/v1/agents")) == 3

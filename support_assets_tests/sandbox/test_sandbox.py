@@ -346,9 +346,16 @@ def test_module_runs_as_subprocess_without_leaking_key():
         url = line.split()[3]
         body = requests.get(url + "/v1/resource", params={"api_key": secret}, timeout=10).json()
         assert body["total"] == 120
+        # Every collection is served, next links without the key.
+        customers = requests.get(url + "/v1/customers", params={"api_key": secret, "page": 1}, timeout=10).json()
+        assert customers["total"] == 5000 and customers["total_pages"] == 50
+        agents = requests.get(url + "/v1/agents", params={"api_key": secret, "limit": 10}, timeout=10)
+        assert len(agents.json()["data"]) == 10 and secret not in agents.text
+        comments = requests.get(url + "/v1/resource/120/comments", params={"api_key": secret}, timeout=10)
+        assert comments.status_code == 200
         assert requests.get(url + "/v1/resource", timeout=10).status_code == 401
-        assert requests.get(url + "/_sandbox/requests", timeout=10).json()[0]["params"] == {
-            "api_key": "***"}
+        log = requests.get(url + "/_sandbox/requests", timeout=10).json()
+        assert log[0]["params"] == {"api_key": "***"} and secret not in str(log)
     finally:
         proc.terminate()
         stdout, stderr = proc.communicate(timeout=10)
