@@ -305,7 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, _json({"pending": len(sandbox.faults)})
         if route == ("POST", "/_sandbox/drift"):
             try:
-                sandbox.drifts.add(Drift.from_json(payload))
+                drift = Drift.from_json(payload)
+                if drift.path not in _ROUTES:
+                    raise ValueError(f"drifts change a top-level collection, one of {sorted(_ROUTES)}")
+                sandbox.drifts.add(drift)
             except (TypeError, ValueError, AttributeError) as exc:
                 return 400, _error(f"invalid drift: {exc}")
             return 200, _json({"pending": len(sandbox.drifts)})

@@ -293,6 +293,7 @@ def test_drift_changes_the_data_right_after_the_kth_page_over_the_control_api(se
     assert control(server, "/_sandbox/drift", drift).json() == {"pending": 1}
     assert control(server, "/_sandbox/drift", {"after_page": 0}).status_code == 400
     assert control(server, "/_sandbox/drift", {"when": 1}).status_code == 400
+    assert control(server, "/_sandbox/drift", {"after_page": 1, "path": "/v1/resource/1/comments"}).status_code == 400
 
     first = get(server, offset=0, limit=5).json()
     assert [r["id"] for r in first["data"]] == [1, 2, 3, 4, 5] and first["total"] == 250
