@@ -44,6 +44,22 @@ def strictly_after(cursor: str, endpoint: Endpoint):
     return format_time(parse_time(cursor, fmt) + cursor_resolution(fmt), fmt)
 
 
+def children_of(endpoints: Iterable[Endpoint], selection: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The assets of the children (and their children) of the resources in `selection`, not in it."""
+    selected = set(selection)
+    found: list[dg.AssetKey] = []
+    grew = True
+    while grew:
+        grew = False
+        for endpoint in endpoints:
+            key = asset_key(endpoint)
+            if endpoint.parent and key not in selected and dg.AssetKey([SOURCE_NAME, endpoint.parent]) in selected:
+                selected.add(key)
+                found.append(key)
+                grew = True
+    return found
+
+
 def build_new_data_sensor(
     endpoints: Iterable[Endpoint], job, settings: AutomationSettings
 ) -> dg.SensorDefinition:
@@ -56,9 +72,10 @@ def build_new_data_sensor(
         minimum_interval_seconds=settings.new_data_interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
-            "Asks each endpoint with one small request whether records changed since the last"
-            " synced cursor and, if so, requests an incremental sync (run key: endpoint, cursor"
-            " and number of changes). Requests nothing while a sync is queued or running."
+            "Asks each resource with a cursor, in one small request, whether records changed since"
+            " the last synced cursor and, if so, requests an incremental sync of the resources that"
+            " changed and of their children (run key: resource, cursor and number of changes)."
+            " Requests nothing while a sync is queued or running."
         ),
     )
     def support_api_new_data(context: dg.SensorEvaluationContext, support_api: SupportApiResource):
@@ -76,6 +93,8 @@ def build_new_data_sensor(
                 changes.append(f"{endpoint.name}:{FIRST_SYNC}")
                 selection.append(asset_key(endpoint))
                 continue
+            if endpoint.cursor_field is None:
+                continue  # no cursor to ask about: the schedules sync it (a child with its parent)
             # No cursor (the last sync found no records): any record is new.
             since = strictly_after(cursor, endpoint) if cursor is not None else None
             count = support_api.count_changed(endpoint, since)
@@ -83,6 +102,8 @@ def build_new_data_sensor(
             if count:
                 changes.append(f"{endpoint.name}:{cursor or 'no-cursor'}:{count}")
                 selection.append(asset_key(endpoint))
+        # A child follows its parent: the children of the changed parents are requested for them.
+        selection += children_of(endpoints, selection)
         if not changes:
             return dg.SkipReason("no records changed after the last synced cursor")
         run_key = ";".join(changes)
