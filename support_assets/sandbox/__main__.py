@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+from .data import CUSTOMER_IDS, DEFAULT_AGENTS
 from .server import SandboxServer
 
 
@@ -18,8 +19,9 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m support_assets.sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--records", type=int, default=1000)
-    parser.add_argument("--customers", type=int, default=0)
+    parser.add_argument("--records", type=int, default=1000, help="tickets")
+    parser.add_argument("--customers", type=int, default=CUSTOMER_IDS)
+    parser.add_argument("--agents", type=int, default=DEFAULT_AGENTS)
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds added to every API response")
     args = parser.parse_args(argv)
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     server = SandboxServer(api_key, records=args.records, customers=args.customers,
-                           port=args.port)
+                           agents=args.agents, port=args.port)
     server.faults.latency = args.latency
     with server:
         print(f"sandbox listening on {server.url} ({args.records} records)", flush=True)

@@ -11,7 +11,16 @@ from datetime import datetime, timezone
 ENDPOINT_PATHS = {
     "customer_support_data": "/v1/resource",
     "customers": "/v1/customers",
+    "agents": "/v1/agents",
 }
+# The child collection: a ticket's comments, served per ticket (see make_comments).
+COMMENTS_PATH = "/v1/resource/{ticket_id}/comments"
+
+# Tickets draw customer_id from 1..CUSTOMER_IDS, so a sandbox serving that many customers
+# has every ticket's customer; agents author the agent comments.
+CUSTOMER_IDS = 5000
+DEFAULT_AGENTS = 25
+MAX_COMMENTS = 5  # per generated ticket; base comment ids are (ticket_id - 1) * 5 + 1.. + 5
 
 # Every base record's created_at/updated_at falls inside this window, so anything
 # stamped later (see RecordStore) is unambiguously "newer than the initial load". It ends
@@ -34,6 +43,27 @@ FIRST_NAMES = ("Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "D
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov",
               "Ritchie", "Allen", "Dijkstra", "Perlman", "Rossum")
 
+# Names and texts that clients must round-trip unchanged (UTF-8 on the wire).
+UNICODE_NAMES = ("Zoë Ñúñez", "李雷", "Ólafur Þórsson", "Fatma Yılmaz", "Дмитрий Иванов",
+                 "José Müller", "Siobhán Ó Briain", "Nguyễn Thị Hà")
+AGENT_NAMES = ("Amélie Durand", "Björn Lindqvist", "Chidi Okafor", "Dana Kim", "Élodie Petit",
+               "Farah Haddad", "Gökhan Aydın", "Hana Suzuki", "Ines Sørensen", "Jonas Weiß",
+               "Kai Nakamura", "Lena Kowalska", "Mateo Rossi", "Nadia Петрова", "Omar Farouk",
+               "Priya Natarajan", "王芳")
+ROLES = ("agent", "agent", "agent", "agent", "agent", "admin")
+COMMENT_BODIES = (
+    "Thanks for reaching out, looking into it now.",
+    "I still see the error after the update.",
+    "Could you send a screenshot of the page?",
+    "Resetting the password fixed it, thank you!",
+    "Merci, ça marche à nouveau !",
+    "Danke schön — funktioniert wieder ✅",
+    "谢谢，问题已经解决了。",
+    "The invoice shows the wrong amount (€49 instead of €39).",
+    "Escalated to the billing team.",
+    "Any update on this? 🙏",
+)
+
 _MASK64 = (1 << 64) - 1
 
 
@@ -46,7 +76,7 @@ def _mix(x: int) -> int:
 
 
 # Per-endpoint salt so e.g. customer 7 and ticket 7 do not share random draws.
-_SALTS = {endpoint: zlib.crc32(endpoint.encode()) for endpoint in ENDPOINT_PATHS}
+_SALTS = {endpoint: zlib.crc32(endpoint.encode()) for endpoint in (*ENDPOINT_PATHS, "ticket_comments")}
 
 
 def _seed(id: int, endpoint: str, stream: int) -> int:
@@ -109,9 +139,21 @@ def make_record(id: int, endpoint: str = "customer_support_data") -> dict:
     if endpoint == "customers":
         return {
             "id": id,
-            "name": f"{first} {last}",
-            "email": email,
+            # 1 in 6 has a non-ASCII name, 1 in 8 no email
+            "name": f"{first} {last}" if draw.below(6) else draw.choice(UNICODE_NAMES),
+            "email": email if draw.below(8) else None,
             "plan": draw.choice(PLANS),
+            "created_at": format_ts(created),
+            "updated_at": format_ts(updated),
+            "deleted_at": None,  # set by the control API's soft_delete
+        }
+    if endpoint == "agents":
+        return {
+            "id": id,
+            "name": draw.choice(AGENT_NAMES),
+            "email": f"agent{id}@support.example.com",
+            "role": draw.choice(ROLES),
+            "active": draw.below(8) != 0,
             "created_at": format_ts(created),
             "updated_at": format_ts(updated),
         }
@@ -127,3 +169,36 @@ def make_record(id: int, endpoint: str = "customer_support_data") -> dict:
         "requester": {"name": f"{first} {last}", "email": email},
         "tags": draw.sample(TAGS, draw.below(4)),
     }
+
+
+def comment_id(ticket_id: int, n: int) -> int:
+    """Id of a generated ticket's n-th comment (0-based): unique across all tickets."""
+    return (ticket_id - 1) * MAX_COMMENTS + n + 1
+
+
+def make_comments(ticket_id: int, customer_id: int, agents: int) -> list[dict]:
+    """The 0-5 comments of a generated ticket, oldest first.
+
+    The first is the customer's, at the ticket's created_at; the next ones alternate
+    agent/customer at strictly later times, none after the ticket's generated updated_at.
+    `agents` is how many agents exist (ids 1..agents); with none, only the customer writes.
+    """
+    created, updated = base_times(ticket_id, "customer_support_data")
+    count = _Draws(ticket_id * 8 + 7, "ticket_comments").below(MAX_COMMENTS + 1)
+    count = min(count, updated - created + 1, MAX_COMMENTS if agents else 1)
+    slot = (updated - created) // max(count - 1, 1)  # >= 1 whenever count > 1
+    comments = []
+    for n in range(count):
+        draw = _Draws(ticket_id * 8 + n, "ticket_comments")
+        by_agent = n % 2 == 1
+        at = created if n == 0 else created + (n - 1) * slot + 1 + draw.below(slot)
+        comments.append({
+            "id": comment_id(ticket_id, n),
+            "ticket_id": ticket_id,
+            "author_id": draw.below(agents) + 1 if by_agent else customer_id,
+            "author_type": "agent" if by_agent else "customer",
+            "body": draw.choice(COMMENT_BODIES) if draw.below(10) else None,  # None: attachment only
+            "public": draw.below(4) != 0 if by_agent else True,  # agents write internal notes too
+            "created_at": format_ts(at),
+        })
+    return comments

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, fields
+from fnmatch import fnmatchcase
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One scripted misbehaviour, applied to the next `times` matching API requests.
+    """One scripted misbehaviour, applied to the next `times` matching API requests
+    (times=None: every matching request until the faults are cleared).
 
     status: answer with this status (JSON error body, or `body` if given).
     retry_after: Retry-After header value sent with the answer.
@@ -16,7 +18,8 @@ class Fault:
     drop: close the connection without answering.
     body: serve these raw bytes (status 200 unless `status` is set), e.g. truncated JSON.
     content_type: Content-Type sent with `body`, e.g. "text/html" for an error page.
-    path: only match requests to this path (e.g. "/v1/resource"); None matches any.
+    path: only match requests to this path (e.g. "/v1/resource"), or to this fnmatch
+        pattern (e.g. "/v1/resource/*/comments"); None matches any.
     """
 
     status: int | None = None
@@ -26,7 +29,10 @@ class Fault:
     body: bytes | None = None
     content_type: str = "application/json"
     path: str | None = None
-    times: int = 1
+    times: int | None = 1
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or fnmatchcase(path, self.path)
 
     @classmethod
     def from_json(cls, obj: dict) -> Fault:
@@ -47,12 +53,12 @@ class FaultQueue:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: list[list] = []  # [fault, uses left]
+        self._pending: list[list] = []  # [fault, uses left (None: unlimited)]
         self.latency = 0.0  # seconds added to every API response
 
     def add(self, fault: Fault) -> None:
-        if fault.times < 1:
-            raise ValueError("times must be >= 1")
+        if fault.times is not None and fault.times < 1:
+            raise ValueError("times must be >= 1, or None for a persistent fault")
         with self._lock:
             self._pending.append([fault, fault.times])
 
@@ -60,10 +66,11 @@ class FaultQueue:
         with self._lock:
             for entry in self._pending:
                 fault = entry[0]
-                if fault.path is None or fault.path == path:
-                    entry[1] -= 1
-                    if entry[1] == 0:
-                        self._pending.remove(entry)
+                if fault.matches(path):
+                    if entry[1] is not None:
+                        entry[1] -= 1
+                        if entry[1] == 0:
+                            self._pending.remove(entry)
                     return fault
         return None
 
@@ -72,9 +79,9 @@ class FaultQueue:
             self._pending.clear()
 
     def __len__(self) -> int:
-        """Remaining uses across all pending faults."""
+        """Remaining uses across all pending faults; a persistent fault counts as one."""
         with self._lock:
-            return sum(uses for _, uses in self._pending)
+            return sum(uses or 1 for _, uses in self._pending)
 
 
 @dataclass(frozen=True)

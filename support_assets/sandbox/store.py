@@ -8,15 +8,22 @@ import math
 import threading
 import time
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 
-from .data import BASE_END, ENDPOINT_PATHS, base_times, format_ts, make_record, parse_ts
+from .data import (BASE_END, ENDPOINT_PATHS, MAX_COMMENTS, base_times, format_ts, make_comments,
+                   make_record, parse_ts)
 
 # Encoded records are the hot path; cap the byte cache so a 1M-record sandbox does not
 # grow to ~0.5 GB. Evicting is safe because records regenerate deterministically.
 MAX_ENCODED = 250_000
 # Distinct (updated_since, updated_before) filters whose id lists are kept.
 MAX_ID_LISTS = 8
+
+
+def encode(record: dict) -> bytes:
+    """Compact JSON, non-ASCII text as UTF-8 (as most APIs send it), not \\u escapes."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class RecordStore:
@@ -125,8 +132,20 @@ class RecordStore:
     def soft_delete(self, id: int, field: str = "deleted_at", value: object = None) -> dict:
         """Flags a record as deleted the way many APIs do, keeping it in the collection:
         `field` set to `value` (default: the current time), updated_at moved to now."""
-        now = format_ts(self._clock + 1)
-        return self.update(id, **{field: now if value is None else value})
+        with self._lock:
+            self._require(id)
+            now = format_ts(self._tick())
+            record = {**self._record(id), field: now if value is None else value, "updated_at": now}
+            self._put(record)
+            return copy.deepcopy(record)
+
+    def touch(self, id: int) -> dict:
+        """Moves a record's updated_at to now, as an API does when something under it changes."""
+        return self.update(id)
+
+    def exists(self, id: int) -> bool:
+        with self._lock:
+            return 1 <= id <= self._max_id and id not in self._deleted
 
     def get(self, id: int) -> dict:
         """A copy of the record; KeyError if it does not exist (or was deleted)."""
@@ -147,6 +166,17 @@ class RecordStore:
         with self._lock:
             ids = self._ids(lo, hi)
             return [self._encode(id) for id in ids[offset:offset + limit]], len(ids)
+
+    def page_after(self, after: int | None, limit: int) -> tuple[list[bytes], int | None]:
+        """Keyset paging: JSON-encoded records that follow record `after` (None: from the
+        start) in the API's order, and the id to continue after, or None on the last page.
+        Stable while records are added or deleted between pages, unlike an offset."""
+        with self._lock:
+            ids = self._ids(-math.inf, math.inf)
+            start = 0 if after is None else bisect_right(ids, self._key(after), key=self._key)
+            chunk = ids[start:start + limit]
+            more = start + limit < len(ids)
+            return [self._encode(id) for id in chunk], chunk[-1] if more and chunk else None
 
     # Everything below runs with the lock held.
 
@@ -180,7 +210,7 @@ class RecordStore:
             if len(self._encoded) >= MAX_ENCODED:
                 self._encoded.clear()
             record = self._changed.get(id) or make_record(id, self.endpoint)
-            encoded = self._encoded[id] = json.dumps(record, separators=(",", ":")).encode()
+            encoded = self._encoded[id] = encode(record)
         return encoded
 
     def _ids(self, lo: float, hi: float) -> Sequence[int]:
@@ -217,3 +247,64 @@ class RecordStore:
         if changed is not None:
             return parse_ts(changed["updated_at"])
         return base_times(id, self.endpoint)[1]
+
+
+class CommentStore:
+    """Each ticket's comments, the child collection under /v1/resource/{ticket_id}/comments.
+
+    Comments of the tickets that existed at the start are generated per ticket when asked
+    for (make_comments), so a sandbox of 100k tickets costs nothing until a page is read;
+    only added comments are held. Adding one moves its ticket's updated_at to the comment's
+    time, so an incremental read of the tickets sees that ticket again.
+    """
+
+    def __init__(self, tickets: RecordStore, agents: RecordStore):
+        self._tickets = tickets
+        self._agents = agents.total  # authors of generated comments: agents 1..n
+        self._lock = threading.Lock()
+        # Tickets added later start without comments; added comments take ids after
+        # every generated one, so ids stay unique across tickets.
+        self._generated_tickets = tickets.total
+        self._next_id = self._generated_tickets * MAX_COMMENTS + 1
+        self._added: dict[int, list[dict]] = {}
+
+    def comments(self, ticket_id: int) -> list[dict]:
+        """The ticket's comments, oldest first; KeyError if there is no such ticket."""
+        ticket = self._tickets.get(ticket_id)
+        generated = (make_comments(ticket_id, ticket["customer_id"], self._agents)
+                     if ticket_id <= self._generated_tickets else [])
+        with self._lock:
+            return generated + copy.deepcopy(self._added.get(ticket_id, []))
+
+    def page(self, ticket_id: int, page: int, per_page: int) -> tuple[list[bytes], int]:
+        """JSON-encoded comments on page `page` (1-based) and the ticket's comment count."""
+        comments = self.comments(ticket_id)
+        start = (page - 1) * per_page
+        return [encode(c) for c in comments[start:start + per_page]], len(comments)
+
+    def add(self, fields: dict) -> dict:
+        """Adds a comment to fields["ticket_id"] (by the ticket's customer unless
+        author_type/author_id say otherwise) and bumps that ticket's updated_at."""
+        fields = dict(fields)
+        ticket_id = fields.pop("ticket_id", None)
+        if not isinstance(ticket_id, int):
+            raise ValueError('a comment needs an integer "ticket_id"')
+        if "id" in fields:
+            raise ValueError("comment ids are assigned by the store")
+        if "created_at" in fields:
+            parse_ts(fields["created_at"])  # reject a bad timestamp before changing anything
+        ticket = self._tickets.touch(ticket_id)  # KeyError if there is no such ticket
+        with self._lock:
+            comment = {
+                "id": self._next_id,
+                "ticket_id": ticket_id,
+                "author_id": ticket["customer_id"],
+                "author_type": "customer",
+                "body": "Added through the sandbox control API.",
+                "public": True,
+                "created_at": ticket["updated_at"],
+                **fields,
+            }
+            self._next_id += 1
+            self._added.setdefault(ticket_id, []).append(comment)
+            return copy.deepcopy(comment)

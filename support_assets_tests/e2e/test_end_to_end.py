@@ -74,7 +74,8 @@ def test_two_endpoints_load_as_two_assets(api_env, sandbox, warehouse):
         dg.AssetKey(["support_api", "customer_support_data"]),
         dg.AssetKey(["support_api", "customers"]),
     }
-    assert rows(warehouse.duckdb_path, "select count(*) from support_api.customers") == [(30,)]
+    customers = sandbox.stores["customers"].total  # the default ones and the 30 added
+    assert rows(warehouse.duckdb_path, "select count(*) from support_api.customers") == [(customers,)]
     assert rows(warehouse.duckdb_path, f"select count(*) from {TICKETS}") == [(250,)]
 
 

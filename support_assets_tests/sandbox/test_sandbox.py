@@ -107,7 +107,7 @@ def test_limit_defaults_caps_and_validation(server):
 def test_customers_endpoint(server):
     records = fetch_all(server, "/v1/customers")
     assert [r["id"] for r in records] == list(range(1, 21))
-    assert set(records[0]) == {"id", "name", "email", "plan", "created_at", "updated_at"}
+    assert set(records[0]) == {"id", "name", "email", "plan", "created_at", "updated_at", "deleted_at"}
 
 
 def test_million_records_are_pageable():
@@ -293,6 +293,7 @@ def test_drift_changes_the_data_right_after_the_kth_page_over_the_control_api(se
     assert control(server, "/_sandbox/drift", drift).json() == {"pending": 1}
     assert control(server, "/_sandbox/drift", {"after_page": 0}).status_code == 400
     assert control(server, "/_sandbox/drift", {"when": 1}).status_code == 400
+    assert control(server, "/_sandbox/drift", {"after_page": 1, "path": "/v1/resource/1/comments"}).status_code == 400
 
     first = get(server, offset=0, limit=5).json()
     assert [r["id"] for r in first["data"]] == [1, 2, 3, 4, 5] and first["total"] == 250
@@ -346,9 +347,16 @@ def test_module_runs_as_subprocess_without_leaking_key():
         url = line.split()[3]
         body = requests.get(url + "/v1/resource", params={"api_key": secret}, timeout=10).json()
         assert body["total"] == 120
+        # Every collection is served, next links without the key.
+        customers = requests.get(url + "/v1/customers", params={"api_key": secret, "page": 1}, timeout=10).json()
+        assert customers["total"] == 5000 and customers["total_pages"] == 50
+        agents = requests.get(url + "/v1/agents", params={"api_key": secret, "limit": 10}, timeout=10)
+        assert len(agents.json()["data"]) == 10 and secret not in agents.text
+        comments = requests.get(url + "/v1/resource/120/comments", params={"api_key": secret}, timeout=10)
+        assert comments.status_code == 200
         assert requests.get(url + "/v1/resource", timeout=10).status_code == 401
-        assert requests.get(url + "/_sandbox/requests", timeout=10).json()[0]["params"] == {
-            "api_key": "***"}
+        log = requests.get(url + "/_sandbox/requests", timeout=10).json()
+        assert log[0]["params"] == {"api_key": "***"} and secret not in str(log)
     finally:
         proc.terminate()
         stdout, stderr = proc.communicate(timeout=10)
