@@ -18,6 +18,7 @@ import dagster as dg
 import dlt as dlt_lib
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.sources import DltSource
 
 from ..sources.config_file import ENDPOINTS
 from ..sources.settings import RETRY, SOURCE_NAME, Endpoint, RetryRules
@@ -38,15 +39,6 @@ def asset_key(name: str) -> dg.AssetKey:
 def sync_step(key: dg.AssetKey) -> str:
     """The op (step key) that syncs the asset `key`: `support_api__<name>`."""
     return key.to_python_identifier()
-
-
-def lineage(endpoints: Iterable[Endpoint], endpoint: Endpoint) -> tuple[Endpoint, ...]:
-    """`endpoint` and the parents its requests need, parents first, in the file's order."""
-    by_name = {e.name: e for e in endpoints}
-    needed = [endpoint]
-    while needed[-1].parent in by_name and by_name[needed[-1].parent] not in needed:
-        needed.append(by_name[needed[-1].parent])
-    return tuple(e for e in by_name.values() if e in needed)
 
 
 class SupportApiTranslator(DagsterDltTranslator):
@@ -95,11 +87,11 @@ def build_support_api_assets(
     """One asset, in a step of its own, per resource of the config file."""
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
-    # Placeholders for the specs: only the source's resource names are read, no request is
-    # made; each run builds its own source and pipeline (support_api.syncing, warehouse).
+    # A placeholder for the specs: only its resources' names are read, no request is made; each
+    # run builds its own source and pipeline (support_api.syncing, warehouse.sync_pipeline).
     placeholder = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
     return [
-        _resource_asset(endpoint, endpoints, placeholder, translator, retry, pipelines_dir)
+        _resource_asset(endpoint, endpoints, placeholder.with_resources(endpoint.name), translator, retry, pipelines_dir)
         for endpoint in endpoints
     ]
 
@@ -107,18 +99,20 @@ def build_support_api_assets(
 def _resource_asset(
     endpoint: Endpoint,
     endpoints: tuple[Endpoint, ...],
-    placeholder,
+    placeholder: DltSource,
     translator: SupportApiTranslator,
     retry: RetryRules,
     pipelines_dir: Optional[str],
 ) -> dg.AssetsDefinition:
     key = asset_key(endpoint.name)
-    needed = lineage(endpoints, endpoint)  # a child's source holds its parents, unloaded
     pipeline = pipeline_name(endpoint.name)
+    # The source loads this resource only; a child's source also holds its parents, to request
+    # the children of their records, without loading them.
+    only = [endpoint.name]
 
     @dlt_assets(
         name=sync_step(key),
-        dlt_source=placeholder.with_resources(endpoint.name),
+        dlt_source=placeholder,
         dlt_pipeline=dlt_lib.pipeline(
             pipeline_name=pipeline, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
         ),
@@ -149,7 +143,7 @@ def _resource_asset(
         # sync_errors: retry what can pass, fail at once on the rest, naming the resource.
         # `syncing` stops the pages fetched ahead when the sync ends, failed or cancelled included.
         with sync_errors(context, retry, endpoint.name), warehouse.sync_pipeline(pipeline) as dlt_pipeline, \
-                fewer_gc_pauses(), support_api.syncing(needed, progress, plan, retry) as source:
+                fewer_gc_pauses(), support_api.syncing(endpoints, progress, plan, retry, only) as source:
             load = warehouse.load_settings  # from the destination's capabilities
             context.log.info(
                 f"destination {warehouse.destination}: {load.loader_file_format} files,"
@@ -159,8 +153,7 @@ def _resource_asset(
             before = snapshot(dlt_pipeline, [endpoint.name])
             results = dlt.run(
                 context=context,
-                # Only this resource is loaded; a child's parents only feed it their records.
-                dlt_source=source.with_resources(endpoint.name),
+                dlt_source=source,
                 dlt_pipeline=dlt_pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format=load.loader_file_format,

@@ -76,14 +76,16 @@ class SupportApiResource(dg.ConfigurableResource):
         progress: Optional[SyncProgress] = None,
         plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
+        resources: Optional[Iterable[str]] = None,
     ) -> Iterator[DltSource]:
-        """The dlt source of one sync. When the sync ends, failed or cancelled included, its HTTP
+        """The dlt source of one sync, loading `resources` (None: every endpoint; a child's parents
+        feed it without being loaded). When the sync ends, failed or cancelled included, its HTTP
         session closes, which cancels the pages fetched ahead and waits for those in flight."""
         session = http_session(retry, progress)
         try:
             yield support_api_source(
                 self.base_url, self._api_key or "", endpoints, session=session, progress=progress,
-                plan=plan, concurrency=self.page_concurrency, retry=retry,
+                plan=plan, concurrency=self.page_concurrency, retry=retry, resources=resources,
             )
         finally:
             session.close()

@@ -8,7 +8,7 @@ from typing import Iterable, Optional
 import dagster as dg
 import requests
 
-from ..sources.settings import SOURCE_NAME, Endpoint
+from ..sources.settings import SOURCE_NAME, Endpoint, children_of
 from .settings import AutomationSettings
 from ..sources.sync_plan import SyncType, cursor_resolution, format_time, parse_time
 from .jobs import SYNC_TYPE_TAG, is_sync_run, syncs_in_flight
@@ -44,20 +44,15 @@ def strictly_after(cursor: str, endpoint: Endpoint):
     return format_time(parse_time(cursor, fmt) + cursor_resolution(fmt), fmt)
 
 
-def children_of(endpoints: Iterable[Endpoint], selection: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
-    """The assets of the children (and their children) of the resources in `selection`, not in it."""
-    selected = set(selection)
-    found: list[dg.AssetKey] = []
-    grew = True
-    while grew:
-        grew = False
-        for endpoint in endpoints:
-            key = asset_key(endpoint)
-            if endpoint.parent and key not in selected and dg.AssetKey([SOURCE_NAME, endpoint.parent]) in selected:
-                selected.add(key)
-                found.append(key)
-                grew = True
-    return found
+def with_children(endpoints: Iterable[Endpoint], selection: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
+    """`selection`, then the children (and theirs) of the resources in it: a child follows its
+    parent, whose changed records are the ones its requests are made for."""
+    selected = list(selection)
+    for key in selected:  # grows while it is read: children of children too
+        for child in children_of(key.path[-1], endpoints):
+            if asset_key(child) not in selected:
+                selected.append(asset_key(child))
+    return selected
 
 
 def build_new_data_sensor(
@@ -102,8 +97,7 @@ def build_new_data_sensor(
             if count:
                 changes.append(f"{endpoint.name}:{cursor or 'no-cursor'}:{count}")
                 selection.append(asset_key(endpoint))
-        # A child follows its parent: the children of the changed parents are requested for them.
-        selection += children_of(endpoints, selection)
+        selection = with_children(endpoints, selection)
         if not changes:
             return dg.SkipReason("no records changed after the last synced cursor")
         run_key = ";".join(changes)

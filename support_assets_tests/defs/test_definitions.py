@@ -48,7 +48,7 @@ def test_a_child_declared_by_a_resolve_param_depends_on_its_parent():
         offset_endpoint("customer_support_data", "/v1/resource"),
         Endpoint.of(
             "ticket_comments",
-            "/v1/comments",
+            "/v1/resource/{ticket_id}/comments",
             endpoint={"params": {"ticket_id": {"type": "resolve", "resource": "customer_support_data", "field": "id"}}},
         ),
     ]
