@@ -102,7 +102,7 @@ def sync_metadata(
         "records_fetched": dg.MetadataValue.int(fetched),
         "pages_requested": dg.MetadataValue.int(counts.pages if counts else 0),
         "api_total": counts.total if counts else None,
-        # Retries are counted for the whole sync, all endpoints together.
+        # Retries of this resource's step (a child's include its parents' requests).
         "retries": dg.MetadataValue.int(progress.retries),
         "retry_wait_seconds": dg.MetadataValue.float(float(progress.retry_wait_seconds)),
         "cursor_before": cursor_before,
