@@ -105,7 +105,8 @@ def table_schema(endpoint: Union[Endpoint, str], primary_key: str = "id") -> Tab
     columns: dict[str, dict] = {}
     lists: dict[str, dict] = {}
     for name, hint in endpoint.columns.items():
-        hint = dict(hint)
+        # Nullability stated, as dlt states it for Arrow columns: both paths land the same hints.
+        hint = {"nullable": True, **hint}
         if hint.get("data_type") == "json":
             lists[name] = {"data_type": hint.get(ITEMS_HINT), "description": hint.get("description") or name}
         else:
