@@ -55,9 +55,12 @@ def build_support_api_checks(
     keys = [dg.AssetKey([SOURCE_NAME, e.name]) for e in endpoints]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # printed on every code location load
-        schema_changes = dg.build_column_schema_change_checks(
-            assets=keys, severity=dg.AssetCheckSeverity.WARN
-        )
+        # One per asset: a step of its own, which a failed sync of another resource does not skip.
+        schema_changes = [
+            check
+            for key in keys
+            for check in dg.build_column_schema_change_checks(assets=[key], severity=dg.AssetCheckSeverity.WARN)
+        ]
     return [*(_endpoint_checks(endpoint, freshness_limit) for endpoint in endpoints), *schema_changes]
 
 
