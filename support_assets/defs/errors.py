@@ -58,8 +58,9 @@ def sync_errors(
         raise
     except Exception as exc:  # noqa: BLE001 - every other error is classified below
         problem = classify(exc)
-        if resource:
-            problem = replace(problem, message=f"{resource}: {problem.message}")
+        if resource:  # first, and once: "customers: BadApiResponse: ..."
+            message = problem.message.replace(f" for {resource}: ", ": ", 1)
+            problem = replace(problem, message=f"{resource}: {message}")
     else:
         return
     error = for_dagster(problem, context.retry_number, rules)
