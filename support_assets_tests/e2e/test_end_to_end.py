@@ -127,9 +127,13 @@ def test_the_readme_main_job_command(cli_env, tmp_path, api_key):
 
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "synced support_api/customer_support_data (incremental) from the sandbox API" in lines
-    assert "  support_api.customer_support_data: 300 rows" in lines
-    assert "  checks: 4 passed" in lines
+    assert (
+        "synced 4 assets (incremental) from the sandbox API: customer_support_data, customers, agents, ticket_comments"
+        in lines
+    )
+    [counts] = [line for line in lines if line.startswith("  rows in support_api: ")]
+    assert counts.startswith("  rows in support_api: customer_support_data 300, customers 5000, agents 25, ticket_comments ")
+    assert "  checks: 14 passed" in lines
     assert f"data: {tmp_path / 'support.duckdb'} (dataset support_api)" in lines
     assert "UI: make ui (http://127.0.0.1:3000)" in lines
     assert len(lines) <= 8 and "STEP_START" not in result.stdout + result.stderr
@@ -141,4 +145,4 @@ def test_the_demo_shows_dagsters_event_stream_with_verbose(cli_env):
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "STEP_START" in result.stdout + result.stderr
-    assert "with 1 record\n" in result.stdout and "  support_api.customer_support_data: 1 row\n" in result.stdout
+    assert "with 1 ticket\n" in result.stdout and "  rows in support_api: customer_support_data 1, " in result.stdout
