@@ -41,13 +41,13 @@ def instance():
         yield instance
 
 
-def sync(sandbox, warehouse, instance, concurrency=8, endpoints=ENDPOINTS, **config):
+def sync(sandbox, warehouse, instance, concurrency=8, endpoints=ENDPOINTS[:1], **config):
     definitions = build_definitions(endpoints=endpoints, warehouse=warehouse)
     api = SupportApiResource(base_url=sandbox.url, page_concurrency=concurrency)
     return dg.materialize(
         list(definitions.assets),
         resources={**definitions.resources, "warehouse": warehouse, "support_api": api},
-        run_config={"ops": {"support_api": {"config": config}}},
+        run_config={"resources": {"sync": {"config": config}}},
         instance=instance,
         raise_on_error=False,
     )
@@ -279,7 +279,7 @@ def test_the_dagster_cli_recovers_from_deletions_during_a_full_refresh(sandbox, 
 
     done = run_cli(
         [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*",
-         "--config-json", '{"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}'],
+         "--config-json", '{"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}'],
         cli_env,
     )
 
