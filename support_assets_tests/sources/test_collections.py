@@ -19,7 +19,7 @@ from support_assets.sources.http_session import http_session
 from support_assets.sources.probe import count_changed
 from support_assets.sources.progress import SyncProgress
 from support_assets.sources.settings import RETRY, Endpoint
-from support_assets.sources.sync_plan import SyncPlan, SyncType
+from support_assets.sources.sync_plan import SyncPlan, SyncType, parse_time
 from support_assets_tests.helpers.secret_scan import leaks_in_files, leaks_in_text
 
 TICKETS, CUSTOMERS, AGENTS, COMMENTS = (e.name for e in ENDPOINTS)
@@ -291,3 +291,33 @@ def test_a_child_alone_keeps_its_parents_cursor_in_its_own_pipelines_state(api, 
     state = pipeline(tmp_path).state["sources"]["support_api"]["resources"]
     assert set(state) == {TICKETS}
     assert state[TICKETS]["incremental"]["updated_at"]["last_value"] > newest
+
+
+def test_a_backfill_windows_the_resources_with_a_cursor_and_reads_the_others_whole(api, api_key, tmp_path):
+    tickets = sorted(api.stores[TICKETS].all_records(), key=lambda t: t["updated_at"])
+    start, end = tickets[20]["updated_at"], tickets[60]["updated_at"]
+    plan = SyncPlan(SyncType.backfill, start=parse_time(start), end=parse_time(end))
+
+    sync(tmp_path, api, api_key, [BY_NAME[TICKETS], BY_NAME[AGENTS]], plan=plan)
+
+    assert ids(tmp_path, TICKETS) == sorted(t["id"] for t in tickets if start <= t["updated_at"] < end)
+    assert {(r.params.get("updated_since"), r.params.get("updated_before")) for r in served(api, "/v1/resource")} == {
+        (start, end)
+    }
+    assert ids(tmp_path, AGENTS) == list(range(1, 211))  # no cursor: read whole, merged
+    assert all("updated_since" not in r.params for r in served(api, "/v1/agents"))
+
+
+def test_the_arrow_path_skips_a_parent_that_feeds_its_child_in_the_same_source(api, api_key, tmp_path, monkeypatch):
+    from support_assets.sources.arrow_pages import ArrowRecords
+
+    tables = []
+    to_arrow = ArrowRecords.to_arrow
+    monkeypatch.setattr(ArrowRecords, "to_arrow", lambda self, records, load_id: tables.append(
+        self.arrow_schema.names[0:2]) or to_arrow(self, records, load_id))
+
+    sync(tmp_path / "together", api, api_key, [BY_NAME[TICKETS], BY_NAME[COMMENTS]])
+    assert tables == []  # the tickets feed the comments: records, through dlt's normalizer
+    sync(tmp_path / "alone", api, api_key, [BY_NAME[TICKETS], BY_NAME[COMMENTS]], resources=[TICKETS])
+    assert tables and all(names == ["id", "customer_id"] for names in tables)  # the tickets' columns
+    assert ids(tmp_path / "together", TICKETS) == ids(tmp_path / "alone", TICKETS)
