@@ -26,7 +26,7 @@ from .deletions import deletion_steps
 from .drift import DEFAULT_MAX_DRIFT_PASSES, PassMonitor, ids_of
 from .http_session import http_session
 from .progress import SyncProgress
-from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, TableSchema, table_schema
+from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .config_file import ENDPOINTS
 from .paging import LastPage, PageCounter, PageHooks, Paging
 from .settings import PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules, with_parents
@@ -198,7 +198,9 @@ def _resource(
     resource["endpoint"] = config
     resource["columns"] = schema.dlt_columns()
     resource["schema_contract"] = SCHEMA_CONTRACT
-    steps: list[dict[str, Any]] = [{"map": Positions(POSITION_COLUMN)}, *(endpoint.resource.get("processing_steps") or ())]
+    steps: list[dict[str, Any]] = [
+        {"map": Positions(POSITION_COLUMN)}, *(endpoint.resource.get("processing_steps") or ()),
+    ]
     if plan is not None:
         resource["write_disposition"] = plan.write_disposition
         steps += plan.processing_steps(endpoint)
@@ -206,11 +208,6 @@ def _resource(
     steps += deletion_steps(endpoint, replace)
     resource["processing_steps"] = steps
     return resource
-
-
-def endpoint_schema(endpoint: Endpoint) -> TableSchema:
-    """The declared schema of the endpoint's table (schema.py)."""
-    return table_schema(endpoint)
 
 
 def support_api_source(
