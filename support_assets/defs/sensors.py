@@ -8,7 +8,8 @@ from typing import Iterable, Optional
 import dagster as dg
 import requests
 
-from ..sources.settings import SOURCE_NAME, Endpoint, children_of
+from ..sources.probe import can_probe
+from ..sources.settings import SOURCE_NAME, Endpoint
 from .settings import AutomationSettings
 from ..sources.sync_plan import SyncType, cursor_resolution, format_time, parse_time
 from .jobs import SYNC_TYPE_TAG, is_sync_run, syncs_in_flight
@@ -49,8 +50,8 @@ def with_children(endpoints: Iterable[Endpoint], selection: Iterable[dg.AssetKey
     parent, whose changed records are the ones its requests are made for."""
     selected = list(selection)
     for key in selected:  # grows while it is read: children of children too
-        for child in children_of(key.path[-1], endpoints):
-            if asset_key(child) not in selected:
+        for child in endpoints:
+            if child.parent == key.path[-1] and asset_key(child) not in selected:
                 selected.append(asset_key(child))
     return selected
 
@@ -88,7 +89,7 @@ def build_new_data_sensor(
                 changes.append(f"{endpoint.name}:{FIRST_SYNC}")
                 selection.append(asset_key(endpoint))
                 continue
-            if endpoint.cursor_field is None:
+            if not can_probe(endpoint):
                 continue  # no cursor to ask about: the schedules sync it (a child with its parent)
             # No cursor (the last sync found no records): any record is new.
             since = strictly_after(cursor, endpoint) if cursor is not None else None

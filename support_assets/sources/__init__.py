@@ -26,9 +26,9 @@ from .deletions import deletion_steps
 from .drift import DEFAULT_MAX_DRIFT_PASSES, PassMonitor, ids_of
 from .http_session import http_session
 from .progress import SyncProgress
-from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, TableSchema, table_schema
+from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .config_file import ENDPOINTS
-from .paging import LastPage, PageCounter, Paging
+from .paging import LastPage, PageCounter, PageHooks, Paging
 from .settings import PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules, with_parents
 from .sync_plan import SyncPlan, SyncType
 from .validation import Positions, ResponseValidator
@@ -170,12 +170,12 @@ def _resource(
         pages_total_field=paging.pages_total_field,
         page_param=paging.page_param,
     )
-    actions: list[Any] = [*(config.get("response_actions") or ()), validator]
-    if progress is not None:
-        actions.append(PageCounter(endpoint.name, progress, selector, paging.total_field))
-    config["response_actions"] = actions
+    counter = PageCounter(endpoint.name, progress, selector, paging.total_field) if progress is not None else None
+    hooks = PageHooks(validator, *([counter] if counter else []))
+    config["response_actions"] = [*(config.get("response_actions") or ()), hooks]
     config["data_selector"] = DATA_SELECTOR if selector == "data" else jsonpath.compile_path(selector)
-    if paging.offset_with_total:
+    # Not for a child: its paginations (one per parent record) would share one drift monitor.
+    if paging.offset_with_total and not endpoint.parent:
         assert paging.limit and paging.total_field
         monitor = PassMonitor(
             endpoint.name,
@@ -198,7 +198,9 @@ def _resource(
     resource["endpoint"] = config
     resource["columns"] = schema.dlt_columns()
     resource["schema_contract"] = SCHEMA_CONTRACT
-    steps: list[dict[str, Any]] = [{"map": Positions(POSITION_COLUMN)}, *(endpoint.resource.get("processing_steps") or ())]
+    steps: list[dict[str, Any]] = [
+        {"map": Positions(POSITION_COLUMN)}, *(endpoint.resource.get("processing_steps") or ()),
+    ]
     if plan is not None:
         resource["write_disposition"] = plan.write_disposition
         steps += plan.processing_steps(endpoint)
@@ -206,11 +208,6 @@ def _resource(
     steps += deletion_steps(endpoint, replace)
     resource["processing_steps"] = steps
     return resource
-
-
-def endpoint_schema(endpoint: Endpoint) -> TableSchema:
-    """The declared schema of the endpoint's table (schema.py)."""
-    return table_schema(endpoint)
 
 
 def support_api_source(
@@ -243,11 +240,13 @@ def support_api_source(
     config = rest_api_config(base_url, api_key, endpoints, session, progress, plan, concurrency, retry)
     source = rest_api_source(config, name=SOURCE_NAME)
     # Parents whose records a selected child's requests are made from: their resource must
-    # hand the child dict records, so no Arrow tables there.
+    # hand the child dict records, so no Arrow tables there. Nor for a child: its pages end once
+    # per parent record, and batches that must leave with a pagination's last page would be a
+    # few records each.
     feeding = {e.parent for e in endpoints if e.name in selected and e.parent}
     for endpoint in endpoints:
         resource = source.resources[endpoint.name]
-        if arrow and endpoint.name not in feeding:
+        if arrow and endpoint.name not in feeding and not endpoint.parent:
             # Imported here: pyarrow is 0.16 s of loading the code location, which builds a
             # source only for its resource names (assets.py).
             from .arrow_pages import DLT_COLUMNS, ArrowRecords, PageBatches, current_load_id
@@ -258,6 +257,7 @@ def support_api_source(
                 resource.add_step(PageBatches(), insert_at=1)  # right after the paginator
                 resource.add_step(ArrowRecords(schema, current_load_id))  # after every other step
         if progress is not None and not endpoint.parent and not Paging.of(endpoint).offset_with_total:
+            # (The project's offset paginator says it itself.)
             resource.add_step(LastPage(endpoint.name, progress), insert_at=1)  # sees the pages as dlt's paginator made them
     if resources is not None:
         source = source.with_resources(*selected)

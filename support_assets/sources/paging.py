@@ -101,6 +101,21 @@ class PageCounter:
         self.progress.page(self.name, len(data or ()), total if isinstance(total, int) else None)
 
 
+class PageHooks:
+    """Several response hooks as one rest_api response action: rest_api decodes the body as text
+    for every action it checks, so one action costs one decode per page, not one per hook."""
+
+    def __init__(self, *hooks: Any) -> None:
+        self.hooks = hooks
+
+    def __deepcopy__(self, memo: dict) -> "PageHooks":
+        return self
+
+    def __call__(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            hook(response)
+
+
 class LastPage(ItemTransform[Any, Any]):
     """A step right after the paginator of a resource that is not a child: says in the progress
     lines when the resource's last page is in (a child's pages end once per parent record)."""

@@ -28,12 +28,18 @@ class ProbeError(Exception):
     the error's type, never the URL's query (it holds the key) nor the body (customer data)."""
 
 
+def can_probe(endpoint: Endpoint) -> bool:
+    """Whether `count_changed` can ask about `endpoint`: a resource of its own (no parent) whose
+    incremental sends its cursor to the API (`start_param`)."""
+    return bool(endpoint.cursor_param) and not endpoint.parent
+
+
 def count_changed(
     base_url: str, api_key: str, endpoint: Endpoint, since: Any, session: Any = None
 ) -> int:
     """How many records of `endpoint` have `cursor_field` at or after `since` (None: all
     records), from one request (see the module's docstring for what is read)."""
-    if not endpoint.cursor_param or endpoint.parent:
+    if not can_probe(endpoint):
         raise ValueError(
             f"{endpoint.name}: the probe needs a resource of its own (no parent) whose"
             " `endpoint.incremental` has a `start_param`"

@@ -40,10 +40,6 @@ def column(data_type: str, nullable: bool = True, description: str = "", **hints
     return {"data_type": data_type, "nullable": nullable, "description": description, **hints}
 
 
-def timestamp(description: str = "") -> dict:
-    return column("timestamp", timezone=True, description=description)
-
-
 @dataclass(frozen=True)
 class TableSchema:
     """An endpoint's table: its columns (flattened objects included), its nested

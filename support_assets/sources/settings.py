@@ -128,11 +128,6 @@ def with_parents(names: Iterable[str], endpoints: Iterable[Endpoint]) -> tuple[E
     return tuple(e for e in by_name.values() if e.name in needed)
 
 
-def children_of(name: str, endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:
-    """The endpoints whose requests are made from `name`'s records."""
-    return tuple(e for e in endpoints if e.parent == name)
-
-
 SOURCE_NAME = "support_api"
 PAGE_SIZE = 100
 # Page requests in flight per endpoint once the first page has told the total; 1 fetches
