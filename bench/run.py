@@ -78,7 +78,7 @@ SYNC_SELECT = "support_api/customer_support_data"
 FLOOR_MODULE = "floor_location"  # bench/floor_location.py
 # Each CLI scenario: (code location, executor setting); `_multiprocess` is the same
 # command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
-ASSET_STEPS = {"support_api", "trivial"}  # the sync's step (jobs.SYNC_STEP) and the floor's; the rest are checks
+ASSET_STEPS = {"support_api__customer_support_data", "trivial"}  # the tickets' sync step and the floor's; the rest are checks
 CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
 # No user paths (CLI, UI) in a plan that measures one other part alone.
 NO_USER_PATHS = {"cli_records": 0, "cli_growth_records": None, "ui_repeats": 0}
