@@ -204,3 +204,57 @@ def test_re_execution_from_failure_runs_only_the_failed_step(location_env, sandb
     assert materialized(again) == {"customers"}
     assert set(paths(sandbox)) == {"/v1/customers"}
     assert duckdb_ids(location_env, ["customers"])["customers"] == upstream(sandbox)["customers"]
+
+
+# --- a child follows its parent incrementally, from its own copy of the parent's cursor ------
+
+
+def materialize(instance, *names, **config):
+    definitions = build_definitions(retry=FAST)
+    return dg.materialize(
+        list(definitions.assets),
+        resources=definitions.resources,
+        instance=instance,
+        selection=[KEYS[name] for name in names],
+        run_config={"resources": {"sync": {"config": {"lookback_seconds": 0, **config}}}},
+        raise_on_error=False,
+    )
+
+
+def comment_requests(sandbox) -> list[int]:
+    return sorted(int(r.path.split("/")[3]) for r in sandbox.requests if r.path.endswith("/comments"))
+
+
+def newest_tickets(sandbox) -> set[int]:
+    """The tickets at the cursor: an incremental read starts at it, included."""
+    tickets = sandbox.store.all_records()
+    newest = max(t["updated_at"] for t in tickets)
+    return {t["id"] for t in tickets if t["updated_at"] == newest}
+
+
+def test_the_child_asks_for_the_comments_of_the_tickets_changed_since_its_own_last_sync(
+    location_env, sandbox, instance
+):
+    assert materialize(instance, *NAMES).success
+    tickets = len(upstream(sandbox)["customer_support_data"])
+    assert len(set(comment_requests(sandbox))) == tickets  # the first sync: every ticket's
+    at_cursor = newest_tickets(sandbox)
+    sandbox.stores["ticket_comments"].add({"ticket_id": 7, "body": "Merci, ça marche 👍"})
+    sandbox.store.update(9, subject="changed")
+
+    # The tickets' own step syncs first and moves the tickets' cursor in its pipeline...
+    sandbox.requests.clear()
+    assert materialize(instance, "customer_support_data").success
+    assert comment_requests(sandbox) == []
+    # ...which is not the child's: it still asks for the comments of tickets 7 and 9, and of
+    # none of the other tickets but those at its cursor.
+    sandbox.requests.clear()
+    assert materialize(instance, "ticket_comments").success
+    assert set(comment_requests(sandbox)) == {7, 9} | at_cursor
+    assert duckdb_ids(location_env, ["ticket_comments"])["ticket_comments"] == upstream(sandbox)["ticket_comments"]
+
+    # Nothing changed since: the next incremental sync of the child asks only for those at its cursor.
+    at_cursor = newest_tickets(sandbox)
+    sandbox.requests.clear()
+    assert materialize(instance, "ticket_comments").success
+    assert set(comment_requests(sandbox)) == at_cursor and at_cursor <= {7, 9}
