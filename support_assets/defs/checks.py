@@ -49,8 +49,8 @@ def build_support_api_checks(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
 ) -> list[dg.AssetChecksDefinition]:
-    """One multi-asset check per endpoint holding that table's checks, and Dagster's
-    column schema change checks, which report new fields."""
+    """One multi-asset check per resource holding that table's checks, and Dagster's
+    column schema change check per resource, which reports new fields."""
     endpoints = tuple(endpoints)
     keys = [dg.AssetKey([SOURCE_NAME, e.name]) for e in endpoints]
     with warnings.catch_warnings():

@@ -14,6 +14,7 @@ from support_assets.definitions import build_definitions
 from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Fault
 from support_assets.sandbox.data import BASE_END, format_ts
+from support_assets.defs.jobs import is_sync_run
 from support_assets.defs.sensors import FAILURE_SENSOR, NEW_DATA_SENSOR
 from support_assets.sources.config_file import ENDPOINTS
 from support_assets.sources.settings import Endpoint
@@ -405,3 +406,14 @@ def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monke
     [line] = [line for line in lines if "support_api sync failed" in line]
     assert "ValueError: the server said: *** is not allowed here" in line
     assert key not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "steps, expected",
+    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_api_x_checks"], False)],
+)
+def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps, expected):
+    """A re-execution from failure records the steps it runs, not always an asset selection."""
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), step_keys_to_execute=steps)
+
+    assert is_sync_run(run, FAMILY_KEYS, instance) is expected
