@@ -28,7 +28,7 @@ from .http_session import http_session
 from .progress import SyncProgress
 from .schema import POSITION_COLUMN, SCHEMA_CONTRACT, table_schema
 from .config_file import ENDPOINTS
-from .paging import LastPage, PageCounter, PageHooks, Paging
+from .paging import GoneParents, LastPage, PageCounter, PageHooks, Paging
 from .settings import PAGE_CONCURRENCY, PAGE_SIZE, RETRY, SOURCE_NAME, Endpoint, RetryRules, with_parents
 from .sync_plan import SyncPlan, SyncType
 from .validation import Positions, ResponseValidator
@@ -171,7 +171,8 @@ def _resource(
         page_param=paging.page_param,
     )
     counter = PageCounter(endpoint.name, progress, selector, paging.total_field) if progress is not None else None
-    hooks = PageHooks(validator, *([counter] if counter else []))
+    gone = [GoneParents(endpoint.name, progress)] if endpoint.parent else []
+    hooks = PageHooks(*gone, validator, *([counter] if counter else []))
     config["response_actions"] = [*(config.get("response_actions") or ()), hooks]
     config["data_selector"] = DATA_SELECTOR if selector == "data" else jsonpath.compile_path(selector)
     # Not for a child: its paginations (one per parent record) would share one drift monitor.

@@ -14,11 +14,16 @@ give every resource its progress lines, whatever its paginator.
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import logging
+
 from dlt.common import jsonpath
 from dlt.extract.items_transform import ItemTransform
+from dlt.sources.helpers.rest_client.exceptions import IgnoreResponseException
 
 from .progress import SyncProgress
 from .settings import Endpoint
+
+log = logging.getLogger(__name__)
 
 # Query parameters that set a page's size, by the names APIs use; the probe sets the first one
 # the file's `params` hold to 1.
@@ -99,6 +104,34 @@ class PageCounter:
             data = found[0] if len(found) == 1 else found
         total = body.get(self.total_field) if self.total_field else None
         self.progress.page(self.name, len(data or ()), total if isinstance(total, int) else None)
+
+
+class GoneParents:
+    """A response action of a child resource. A 404 for one parent record's children, after
+    earlier requests of the same child succeeded, means the parent was deleted upstream while
+    the sync read it (its children went with it): the sync skips that parent (rest_api's
+    `ignore`) and counts it in the progress. A 404 before any success is the path being wrong,
+    and fails the sync as any 404 does."""
+
+    def __init__(self, name: str, progress: Optional[SyncProgress]) -> None:
+        self.name = name
+        self.progress = progress
+        self.succeeded = False
+
+    def __deepcopy__(self, memo: dict) -> "GoneParents":
+        return self
+
+    def __call__(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        if 200 <= response.status_code < 300:
+            self.succeeded = True
+        elif response.status_code == 404 and self.succeeded:
+            path = response.request.path_url.split("?")[0]  # no query string: it holds the key
+            message = f"{self.name}: GET {path} answered 404 Not Found: its parent record is gone upstream; skipped"
+            if self.progress is not None:
+                self.progress.parent_gone(self.name, message)
+            else:
+                log.warning(message)
+            raise IgnoreResponseException(message)
 
 
 class PageHooks:

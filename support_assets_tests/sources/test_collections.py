@@ -218,11 +218,11 @@ def test_retries_and_key_masking_on_page_number_next_link_and_child_paths(api, a
     assert "the API answered 500 Internal Server Error for GET /v1/agents (tried 4 times)" in str(failure.value)
     assert [r.status for r in api.requests.matching("/v1/agents")] == [500] * 4
     # 429/5xx only: a 404 on a child path is not retried.
-    api.faults.add(Fault(path="/v1/resource/3/comments", status=404, times=None))
+    api.faults.add(Fault(path=COMMENTS_PATH, status=404, times=None))
     with pytest.raises(Exception) as not_found:
         sync(tmp_path, api, api_key, [BY_NAME[TICKETS], BY_NAME[COMMENTS]], session=session)
-    assert "404 Not Found for GET /v1/resource/3/comments" in str(not_found.value)
-    assert [r.status for r in api.requests.matching("/v1/resource/3/comments")] == [404]
+    assert "404 Not Found for GET /v1/resource/1/comments" in str(not_found.value)
+    assert [r.status for r in api.requests.matching(COMMENTS_PATH)] == [404]
     # The sentinel key is nowhere: errors, logs, output, files of the runs.
     output = capsys.readouterr()
     texts = [str(failure.value), repr(failure.value), str(not_found.value), caplog.text, output.out, output.err]
@@ -321,3 +321,18 @@ def test_the_arrow_path_skips_a_parent_that_feeds_its_child_in_the_same_source(a
     sync(tmp_path / "alone", api, api_key, [BY_NAME[TICKETS], BY_NAME[COMMENTS]], resources=[TICKETS])
     assert tables and all(names == ["id", "customer_id"] for names in tables)  # the tickets' columns
     assert ids(tmp_path / "together", TICKETS) == ids(tmp_path / "alone", TICKETS)
+
+
+def test_a_ticket_deleted_before_its_comments_are_read_is_skipped_and_counted(api, api_key, tmp_path):
+    # The sandbox answers 404 for the comments of a ticket that no longer exists.
+    api.faults.add(Fault(path="/v1/resource/9/comments", status=404))
+    lines = []
+    progress = SyncProgress(log=lines.append)
+
+    sync(tmp_path, api, api_key, [BY_NAME[TICKETS], BY_NAME[COMMENTS]], progress=progress)
+
+    expected = {c["id"] for t in range(1, 121) if t != 9 for c in api.stores[COMMENTS].comments(t)}
+    assert set(ids(tmp_path, COMMENTS)) == expected
+    assert progress.endpoints[COMMENTS].parents_gone == 1
+    assert ("ticket_comments: GET /v1/resource/9/comments answered 404 Not Found: its parent record is gone"
+            " upstream; skipped") in lines
