@@ -112,6 +112,9 @@ def sync_metadata(
         "drift_passes": dg.MetadataValue.int(counts.drift.drift_passes if counts else 0),
         RECORDS_POSSIBLY_MISSED: dg.MetadataValue.int(counts.drift.records_possibly_missed if counts else 0),
     }
+    if counts and counts.parents_gone:
+        # A child's parents deleted upstream before their children were read (skipped, not failed).
+        metadata["parents_gone"] = dg.MetadataValue.int(counts.parents_gone)
     if tables_before is not None:
         metadata.update(_schema_changes(table, tables_before, tables_after, row_count))
     if row_count is not None:
