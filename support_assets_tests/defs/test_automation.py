@@ -417,3 +417,27 @@ def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), step_keys_to_execute=steps)
 
     assert is_sync_run(run, FAMILY_KEYS, instance) is expected
+
+
+def test_the_shipped_resources_are_probed_on_their_own_paginators(api_env, sandbox, instance):
+    """The file's tickets (offset) and customers (page numbers) are asked; the agents (no
+    cursor) and the comments (a child) are not, and come with the changed tickets."""
+    sensor = build_definitions(ENDPOINTS, automation=AutomationSettings()).resolve_sensor_def(NEW_DATA_SENSOR)
+    for endpoint in ENDPOINTS:
+        store = sandbox.stores.get(endpoint.name)
+        newest = max((r["updated_at"] for r in store.all_records()), default=None) if endpoint.cursor_field else None
+        key = dg.AssetKey(["support_api", endpoint.name])
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata={"cursor_after": newest}))
+    context = lambda: dg.build_sensor_context(  # noqa: E731
+        instance=instance, resources={"support_api": SupportApiResource(base_url=sandbox.url)}
+    )
+
+    quiet = sensor(context())
+    probed = sorted(r.path for r in sandbox.requests)
+    sandbox.stores["customers"].update(3, name="Zoë Ñúñez")
+    customers_changed = sensor(context())
+
+    assert isinstance(quiet, dg.SkipReason)
+    assert probed == ["/v1/customers", "/v1/resource"]
+    assert isinstance(customers_changed, dg.RunRequest)
+    assert customers_changed.asset_selection == [dg.AssetKey(["support_api", "customers"])]
