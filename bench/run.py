@@ -61,6 +61,8 @@ class Plan:
     destinations: tuple[str, ...] = ("dlt_postgres", "dlt_mariadb", "dlt_delta")
     destination_records: int = 100_000
     drift_records: int = 20_000
+    # Tickets in the multi-endpoint scenario (customers, agents and comments as the sandbox makes them).
+    collections_records: int = 10_000
     cli_records: int = 100_000  # the CLI paths, against floor (a) and the hand loop
     cli_growth_records: Optional[int] = 1_000_000  # peak RSS of the CLI path
     ui_records: int = 10_000  # the webserver + daemon path: runs after a first sync
@@ -76,13 +78,14 @@ SYNC_SELECT = "support_api/customer_support_data"
 FLOOR_MODULE = "floor_location"  # bench/floor_location.py
 # Each CLI scenario: (code location, executor setting); `_multiprocess` is the same
 # command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
-ASSET_STEPS = {"support_api", "trivial"}  # the sync's step (jobs.SYNC_STEP) and the floor's; the rest are checks
+ASSET_STEPS = {"support_api__customer_support_data", "trivial"}  # the tickets' sync step and the floor's; the rest are checks
 CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
 # No user paths (CLI, UI) in a plan that measures one other part alone.
 NO_USER_PATHS = {"cli_records": 0, "cli_growth_records": None, "ui_repeats": 0}
 # The destinations part alone: 100k full syncs on each tested destination and the hand loop.
 DESTINATIONS = Plan(repeats=3, sizes=(100_000,), sweep=("hand", "dlt"), growth_records=None,
-                    latency_scenarios=(), incremental_records=0, drift_records=0, **NO_USER_PATHS)
+                    latency_scenarios=(), incremental_records=0, drift_records=0, collections_records=0,
+                    **NO_USER_PATHS)
 
 
 @dataclass
@@ -596,6 +599,27 @@ def targets(log: list[Run], plan: Plan) -> list[str]:
             f"{statistics.median(r.seconds / r.extra['calm_seconds'] for r in drift):.2f}× the calm one's; "
             f"incremental after {e['changed']} changes: {e['incremental_calm_requests']} requests calm, "
             f"{e['incremental_drift_requests']} with the change mid-sync")
+    collections = [r for r in log if r.scenario == "collections"]
+    if collections:
+        e = collections[0].extra
+
+        def per_second(key: str, name: str) -> float:
+            return statistics.median(r.extra["per_endpoint"][name]["records"] / r.extra["per_endpoint"][name][key]
+                                     for r in collections)
+
+        out.append(f"every resource, {collections[0].records:,} tickets, each resource alone (records/s, "
+                   f"this project against the hand loop): " + ", ".join(
+                       f"{name} {e['per_endpoint'][name]['records']:,} records {per_second('seconds', name):,.0f}/s "
+                       f"vs {per_second('hand_seconds', name):,.0f}/s"
+                       for name in e["per_endpoint"]))
+        out.append(
+            f"all four in one source: full sync {median(collections, 'seconds'):.2f} s "
+            f"({e['full_comment_requests']} comment requests); incremental with nothing new "
+            f"{e['calm_seconds']:.2f} s ({e['calm_comment_requests']} comment requests); after "
+            f"{e['changed']} tickets got a comment {e['changed_seconds']:.2f} s "
+            f"({e['changed_comment_requests']} comment requests): "
+            f"{statistics.median(r.extra['seconds_per_changed_parent'] for r in collections) * 1000:.1f} ms "
+            f"per changed ticket")
     sequential = t("dlt_sequential", plan.latency_records, plan.latency)
     concurrent = t("dlt", plan.latency_records, plan.latency)
     defaults = t("dlt_defaults", plan.latency_records, plan.latency)
@@ -646,16 +670,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--destinations", action="store_true",
                         help="only the 100k full syncs on each tested destination, 3 repeats")
-    parser.add_argument("--only", choices=["drift"],
-                        help="only this section, at the full plan's size and repeats")
+    parser.add_argument("--only", choices=["drift", "collections"],
+                        help="only this section, at the full (or --quick) plan's size and repeats")
     args = parser.parse_args()
     plan = DESTINATIONS if args.destinations else QUICK if args.quick else FULL
     if args.only:
         plan = Plan(repeats=plan.repeats, sizes=(), growth_records=None, latency_scenarios=(),
-                    incremental_records=0, drift_records=plan.drift_records, **NO_USER_PATHS)
+                    incremental_records=0, drift_records=plan.drift_records if args.only == "drift" else 0,
+                    collections_records=plan.collections_records if args.only == "collections" else 0,
+                    **NO_USER_PATHS)
     if args.user_paths:
         plan = replace(plan, sizes=(plan.cli_records,), sweep=("hand",), growth_records=None,
-                       latency_scenarios=(), incremental_records=0, drift_records=0, destinations=())
+                       latency_scenarios=(), incremental_records=0, drift_records=0, destinations=(),
+                       collections_records=0)
     bench(plan, args.out)
 
 
@@ -683,6 +710,10 @@ def bench(plan: Plan, out: Path) -> None:
         if plan.drift_records:
             print("full refresh and incremental sync while the data changes (drift)", flush=True)
             measure(("drift",), plan.drift_records, 0.0, plan.repeats, Path(tmp), log)
+        if plan.collections_records:
+            print("every resource of the config file: per resource, all four, comments per changed ticket",
+                  flush=True)
+            measure(("collections",), plan.collections_records, 0.0, plan.repeats, Path(tmp), log)
         if plan.cli_records:
             print(f"`dagster asset materialize`: floor (a), {plan.cli_records:,} records", flush=True)
             measure_cli(plan.cli_records, plan.repeats, Path(tmp), log)

@@ -26,6 +26,14 @@ Scenarios:
                   incremental sync with the asset's default config (lookback 600 s)
   drift           a full refresh and an incremental sync (1% changed, at least 200), each once without
                   and once with a record inserted and one deleted after page 2 is served
+  collections     every resource of the config file (tickets, customers, agents, the tickets'
+                  comments): per resource, a hand loop for its paginator and this project's
+                  source with that resource alone (records/s); then all four in one source, a
+                  full sync; then 1% of the tickets get a comment and an incremental sync of
+                  all four: the cost of the comments per changed ticket
+
+The `dlt*` scenarios sync the tickets alone (`resources=["customer_support_data"]`): the
+other resources are the `collections` scenario's.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ import requests
 
 TABLE = "support_api.customer_support_data"
 BATCH = 10_000
+TICKETS_ONLY = ["customer_support_data"]
 
 
 def hand(url: str, key: str, workdir: Path) -> int:
@@ -155,7 +164,7 @@ def dlt_project(url: str, key: str, workdir: Path, **options: Any) -> int:
     from support_assets.sources import support_api_source
 
     warehouse = Warehouse(workdir)
-    warehouse.run(support_api_source(url, key, **options))
+    warehouse.run(support_api_source(url, key, resources=TICKETS_ONLY, **options))
     return _rows(workdir / "support.duckdb")
 
 
@@ -183,7 +192,7 @@ def dlt_destination(scenario: str, url: str, key: str, workdir: Path) -> int:
     )
     with fewer_gc_pauses():
         pipeline.run(
-            support_api_source(url, key),
+            support_api_source(url, key, resources=TICKETS_ONLY),
             loader_file_format=settings.loader_file_format,
             table_format=settings.table_format,
         )
@@ -195,12 +204,13 @@ def dagster(url: str, key: str, workdir: Path) -> int:
 
     from support_assets.definitions import build_definitions
     from support_assets.defs.resources import WarehouseResource
+    from support_assets.sources.config_file import ENDPOINTS
 
     os.environ["SUPPORT_API_BASE_URL"] = url
     warehouse = WarehouseResource(
         duckdb_path=str(workdir / "support.duckdb"), pipelines_dir=str(workdir / "dlt")
     )
-    defs = build_definitions(warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS[:1], warehouse=warehouse)  # the tickets, as the other paths
     result = dg.materialize(list(defs.assets), resources=defs.resources, raise_on_error=True)
     assert result.success
     return _rows(workdir / "support.duckdb")
@@ -214,12 +224,13 @@ def incremental(url: str, key: str, workdir: Path, records: int) -> dict[str, An
 
     from support_assets.definitions import build_definitions
     from support_assets.defs.resources import WarehouseResource
+    from support_assets.sources.config_file import ENDPOINTS
 
     os.environ["SUPPORT_API_BASE_URL"] = url
     warehouse = WarehouseResource(
         duckdb_path=str(workdir / "support.duckdb"), pipelines_dir=str(workdir / "dlt")
     )
-    defs = build_definitions(warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS[:1], warehouse=warehouse)  # the tickets
 
     def sync() -> tuple[float, int]:
         requests.post(f"{url}/_sandbox/reset-log", timeout=30)
@@ -272,7 +283,7 @@ def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
             change = {"after_page": after_page, "insert": [5], "delete": [records - 50]}
             control.post(f"{url}/_sandbox/drift", json=change, timeout=30).raise_for_status()
         progress = SyncProgress()
-        source = support_api_source(url, key, plan=plan, progress=progress)
+        source = support_api_source(url, key, plan=plan, progress=progress, resources=TICKETS_ONLY)
         control.post(f"{url}/_sandbox/reset-log", timeout=30)
         started = time.perf_counter()
         warehouse.run(source)
@@ -312,9 +323,128 @@ def drift(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
     }
 
 
-def _rows(path: Path) -> int:
+def _hand_pages(url: str, key: str, name: str, session: requests.Session, db: Any) -> Any:
+    """The pages of one resource as a hand-written loop reads them, for its paginator."""
+    if name == "customer_support_data":  # offset and total
+        offset, total = 0, None
+        while total is None or offset < total:
+            page = session.get(f"{url}/v1/resource", params={"api_key": key, "limit": 100, "offset": offset}).json()
+            total = page["total"]
+            yield page["data"]
+            offset += 100
+    elif name == "customers":  # page numbers and total_pages
+        number, pages = 1, 1
+        while number <= pages:
+            page = session.get(f"{url}/v1/customers", params={"api_key": key, "per_page": 100, "page": number}).json()
+            pages = page["total_pages"]
+            yield page["data"]
+            number += 1
+    elif name == "agents":  # a next link in the body
+        next_url: Any = f"{url}/v1/agents?limit=100"
+        while next_url:
+            page = session.get(next_url, params={"api_key": key}).json()
+            yield page["data"]
+            next_url = page["next"]
+    else:  # comments: one Link-header pagination per ticket the hand loop loaded
+        for (ticket,) in db.execute("select id from support_api.customer_support_data order by id").fetchall():
+            link: Any = f"{url}/v1/resource/{ticket}/comments?per_page=100"
+            while link:
+                response = session.get(link, params={"api_key": key})
+                yield response.json()["data"]
+                link = response.links.get("next", {}).get("url")
+
+
+def hand_collection(url: str, key: str, workdir: Path, name: str) -> int:
+    """A hand-written loop for one resource into `hand.duckdb`, like `hand` for the tickets."""
+    import pyarrow as pa
+
+    db = duckdb.connect(str(workdir / "hand.duckdb"))
+    db.execute("create schema if not exists support_api")
+    table = f"support_api.{name}"
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        records = pa.Table.from_pylist(batch)  # noqa: F841 - read by DuckDB by name
+        if not db.execute(
+            f"select 1 from information_schema.tables where table_schema = 'support_api' and table_name = '{name}'"
+        ).fetchall():
+            db.execute(f"create table {table} as select * from records limit 0")
+            db.execute(f"alter table {table} add primary key (id)")
+        db.execute(f"insert or replace into {table} select * from records")
+        batch.clear()
+
+    with requests.Session() as session:
+        for page in _hand_pages(url, key, name, session, db):
+            batch.extend(page)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
+    rows = db.execute(f"select count(*) from {table}").fetchone()[0]
+    db.close()
+    return rows
+
+
+def collections(url: str, key: str, workdir: Path, records: int) -> dict[str, Any]:
+    """Every resource of the config file: see the module's docstring."""
+    from support_assets.sources import support_api_source
+    from support_assets.sources.config_file import ENDPOINTS
+    from support_assets.sources.sync_plan import SyncPlan
+
+    control = requests.Session()
+    per_endpoint: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        name = endpoint.name
+        started = time.perf_counter()
+        hand_rows = hand_collection(url, key, workdir, name)
+        hand_seconds = time.perf_counter() - started
+        alone = workdir / f"alone-{name}"
+        alone.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        Warehouse(alone).run(support_api_source(url, key, resources=[name]))
+        seconds = time.perf_counter() - started
+        rows = _rows(alone / "support.duckdb", f"support_api.{name}")
+        assert rows == hand_rows, (name, rows, hand_rows)
+        per_endpoint[name] = {"records": rows, "seconds": seconds, "hand_seconds": hand_seconds}
+
+    everything = workdir / "all"
+    everything.mkdir(parents=True, exist_ok=True)
+    warehouse = Warehouse(everything)
+
+    def sync() -> tuple[float, int]:
+        """(seconds, comment requests) of an incremental sync of all four in one source."""
+        control.post(f"{url}/_sandbox/reset-log", timeout=30)
+        started = time.perf_counter()
+        warehouse.run(support_api_source(url, key, plan=SyncPlan()))
+        seconds = time.perf_counter() - started
+        served = control.get(f"{url}/_sandbox/requests", timeout=60).json()
+        return seconds, sum(1 for r in served if r["path"].endswith("/comments"))
+
+    full_seconds, full_comment_requests = sync()  # nothing stored yet: reads everything
+    calm_seconds, calm_comment_requests = sync()  # nothing new
+    changed = max(1, records // 100)
+    for ticket in range(1, records + 1, records // changed):
+        control.post(f"{url}/_sandbox/records/ticket_comments", timeout=30,
+                     json={"add": {"ticket_id": ticket, "body": "bench"}}).raise_for_status()
+    changed_seconds, changed_comment_requests = sync()
+    return {
+        "seconds": full_seconds,
+        "rows": _rows(everything / "support.duckdb"),
+        "per_endpoint": per_endpoint,
+        "full_comment_requests": full_comment_requests,
+        "changed": changed,
+        "calm_seconds": calm_seconds,
+        "calm_comment_requests": calm_comment_requests,
+        "changed_seconds": changed_seconds,
+        "changed_comment_requests": changed_comment_requests,
+        # What each changed ticket's comments add to an incremental sync.
+        "seconds_per_changed_parent": (changed_seconds - calm_seconds) / changed,
+    }
+
+
+def _rows(path: Path, table: str = TABLE) -> int:
     with duckdb.connect(str(path), read_only=True) as db:
-        return db.execute(f"select count(*) from {TABLE}").fetchone()[0]
+        return db.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 SCENARIOS: dict[str, Callable[..., int]] = {
@@ -325,6 +455,12 @@ SCENARIOS: dict[str, Callable[..., int]] = {
     "dlt_sequential": lambda url, key, workdir: dlt_project(url, key, workdir, concurrency=1),
     "dagster": dagster,
     **{name: functools.partial(dlt_destination, name) for name in DESTINATIONS},
+}
+
+
+# Scenarios that make several syncs and report their own figures.
+SERIES: dict[str, Callable[..., dict[str, Any]]] = {
+    "incremental": incremental, "drift": drift, "collections": collections,
 }
 
 
@@ -373,7 +509,7 @@ def warm_up(scenario: str, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=[*SCENARIOS, "incremental", "drift"])
+    parser.add_argument("scenario", choices=[*SCENARIOS, *SERIES])
     parser.add_argument("--url", required=True)
     parser.add_argument("--records", type=int, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
@@ -382,8 +518,8 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     warm_up(args.scenario, args.workdir)
 
-    if args.scenario in ("incremental", "drift"):
-        result = (incremental if args.scenario == "incremental" else drift)(args.url, key, args.workdir, args.records)
+    if args.scenario in SERIES:
+        result = SERIES[args.scenario](args.url, key, args.workdir, args.records)
     else:
         started = time.perf_counter()
         rows = SCENARIOS[args.scenario](args.url, key, args.workdir)

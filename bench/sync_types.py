@@ -36,7 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(api_key=key, records=args.records) as sandbox:
         os.environ.update(SUPPORT_API_BASE_URL=sandbox.url, SUPPORT_API_KEY=key)
         warehouse = WarehouseResource(duckdb_path=f"{tmp}/support.duckdb", pipelines_dir=f"{tmp}/dlt")
-        definitions = build_definitions(warehouse=warehouse)
+        definitions = build_definitions(ENDPOINTS[:1], warehouse=warehouse)  # the tickets
         resources = {**definitions.resources, "warehouse": warehouse}
 
         def sync(label: str, **config) -> tuple[int, int, float]:
@@ -44,7 +44,7 @@ def main() -> None:
             started = time.perf_counter()
             result = dg.materialize(
                 list(definitions.assets), resources=resources,
-                run_config={"ops": {"support_api": {"config": config}}},
+                run_config={"resources": {"sync": {"config": config}}},
             )
             elapsed = time.perf_counter() - started
             assert result.success, label

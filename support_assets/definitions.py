@@ -16,6 +16,7 @@ from .defs.resources import DATA_DIR, SupportApiResource, WarehouseResource
 from .defs.schedules import build_schedules
 from .defs.sensors import build_failure_sensor, build_new_data_sensor
 from .defs.settings import AutomationSettings, automation_from_env
+from .defs.sync_config import SYNC_RESOURCE, SyncConfig
 from .sources.config_file import load_endpoints
 from .sources.settings import RETRY, Endpoint, RetryRules
 
@@ -59,7 +60,7 @@ def build_definitions(
     assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)
     sync_job = build_sync_job(retry)
     return dg.Definitions(
-        assets=[assets],
+        assets=assets,
         asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),
         jobs=[sync_job],
         schedules=build_schedules(sync_job, automation),
@@ -72,6 +73,8 @@ def build_definitions(
             # Resolved when a run starts; the UI shows the variable's name, not its value.
             "support_api": SupportApiResource(base_url=dg.EnvVar("SUPPORT_API_BASE_URL")),
             "warehouse": warehouse,
+            # The sync type and its settings, for every resource's step of a run (sync_config.py).
+            SYNC_RESOURCE: SyncConfig(),
         },
         # In the run's process by default; SUPPORT_EXECUTOR=multiprocess, or Celery workers
         # when SUPPORT_CELERY_BROKER_URL is set (executor.py).

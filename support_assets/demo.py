@@ -19,6 +19,7 @@ import duckdb
 from .definitions import warehouse_from_env
 from .defs.resources import DATA_DIR, PROJECT_ROOT
 from .sandbox import SandboxServer
+from .sources.config_file import load_endpoints
 from .sources.progress import plural
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -56,21 +57,22 @@ def table_counts(duckdb_path: str, dataset: str) -> dict[str, int]:
         return {name: db.execute(f'select count(*) from "{dataset}"."{name}"').fetchone()[0] for (name,) in tables}
 
 
-def run_summary(home: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """What the last run of the instance at `home` did: each materialization (asset and sync
-    type), and its checks' names by result (passed, warned, failed)."""
+def run_summary(home: Path) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """What the last run of the instance at `home` did: the resources it materialized, their
+    sync types, and its checks' names by result (passed, warned, failed)."""
     import dagster as dg  # here: the demo's other paths need no Dagster in this process
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs(limit=1)
-        synced = []
+        synced, sync_types = [], []
         for record in instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         ).records:
             materialization = record.event_log_entry.asset_materialization
+            synced.append(materialization.asset_key.path[-1])
             sync_type = materialization.metadata.get("sync_type")
-            sync_type = f" ({sync_type.value})" if sync_type is not None else ""
-            synced.append(f"{materialization.asset_key.to_user_string()}{sync_type}")
+            if sync_type is not None and sync_type.value not in sync_types:
+                sync_types.append(sync_type.value)
         checks: dict[str, list[str]] = {"passed": [], "warned": [], "failed": []}
         for record in instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
@@ -81,13 +83,13 @@ def run_summary(home: Path) -> tuple[list[str], dict[str, list[str]]]:
             else:
                 outcome = "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed"
             checks[outcome].append(evaluation.check_name)
-    return synced, checks
+    return synced, sync_types, checks
 
 
 def run(records: int, verbose: bool = False) -> int:
     api_key = secrets.token_urlsafe(24)  # a throwaway key the sandbox accepts
     with SandboxServer(api_key=api_key, records=records) as sandbox:
-        print(f"sandbox support API on {sandbox.url} with {plural(records, 'record')}", flush=True)
+        print(f"sandbox support API on {sandbox.url} with {plural(records, 'ticket')}", flush=True)
         env = dagster_env(sandbox, api_key)
         # Dagster's event stream (DEBUG) only with --verbose; kept for the error otherwise.
         result = subprocess.run(
@@ -103,10 +105,15 @@ def run(records: int, verbose: bool = False) -> int:
         print("materialization failed; the run's log is above", file=sys.stderr)
         return result.returncode
     warehouse = warehouse_from_env()
-    synced, checks = run_summary(Path(env["DAGSTER_HOME"]))
-    print(f"synced {', '.join(synced)} from the sandbox API")
-    for table, count in table_counts(warehouse.duckdb_path, warehouse.dataset_name).items():
-        print(f"  {warehouse.dataset_name}.{table}: {plural(count, 'row')}")
+    synced, sync_types, checks = run_summary(Path(env["DAGSTER_HOME"]))
+    order = [e.name for e in load_endpoints()]  # the config file's order
+    synced.sort(key=lambda name: order.index(name) if name in order else len(order))
+    how = f" ({', '.join(sync_types)})" if sync_types else ""
+    print(f"synced {plural(len(synced), 'asset')}{how} from the sandbox API: {', '.join(synced)}")
+    # One line for every table, the resources' first.
+    counts = table_counts(warehouse.duckdb_path, warehouse.dataset_name)
+    tables = [*(t for t in synced if t in counts), *(t for t in counts if t not in synced)]
+    print(f"  rows in {warehouse.dataset_name}: " + ", ".join(f"{t} {counts[t]}" for t in tables))
     outcomes = [
         f"{len(names)} {outcome}" + (f" ({', '.join(names)})" if outcome != "passed" else "")
         for outcome, names in checks.items()

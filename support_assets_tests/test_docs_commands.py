@@ -18,6 +18,7 @@ RUN_BY = {
     r"make ui|\.venv/bin/python -m support_assets\.demo ui .*": E2E + "test_ui.py::test_the_readme_ui_command_serves_the_ui_against_the_sandbox",
     r"make bench(-quick)?": E2E + "test_bench.py::test_every_scenario_runs_and_leaves_every_record",
     r"make bench BENCH_ARGS=\"--only drift .*\"": E2E + "test_bench.py::test_every_scenario_runs_and_leaves_every_record",
+    r"make bench BENCH_ARGS=\"--only collections .*\"": E2E + "test_bench.py::test_the_collections_scenario_syncs_every_resource_and_counts_the_comments_per_changed_ticket",
     r"make bench BENCH_ARGS=--user-paths": E2E + "test_bench.py::test_the_cli_and_ui_paths_run_against_their_floors",
     r"make bench BENCH_ARGS=--destinations": E2E + "test_bench.py::test_the_destination_scenarios_load_every_record_into_each_destination",
     r"\.venv/bin/dagster asset materialize -m support_assets\.definitions --select '\*'": E2E + "test_end_to_end.py::test_dagster_asset_materialize_cli_loads_every_record",

@@ -1,5 +1,16 @@
-"""The support API's endpoints as Dagster assets: dagster-dlt's `@dlt_assets`, one asset per
-endpoint, all materialized by one step (the op `support_api`)."""
+"""The support API's resources as Dagster assets: one dagster-dlt `@dlt_assets` per resource, so
+each resource syncs in a step (op) of its own, `support_api__<name>`, with its own dlt pipeline.
+
+A resource that fails (a 5xx that outlasts the retries, a 404 or 401 on its path, bad data) fails
+only its step: the other steps land and record their materializations, Dagster's retries re-run
+only the failed step, and "re-execute from failure" only it (docs/sync-and-automation.md).
+
+A child resource (`{resources.<parent>.<field>}` in its path) is an asset that depends on its
+parent's asset. Its step builds the source with the parent in it, for the parent's records, and
+loads only the child (dlt's `with_resources`): its own pipeline keeps its own copy of the
+parent's cursor, so an incremental sync asks for the children of the parents changed since the
+child's own last sync.
+"""
 
 from typing import Iterable, Iterator, Optional
 
@@ -7,6 +18,7 @@ import dagster as dg
 import dlt as dlt_lib
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.sources import DltSource
 
 from ..sources.config_file import ENDPOINTS
 from ..sources.settings import RETRY, SOURCE_NAME, Endpoint, RetryRules
@@ -14,28 +26,41 @@ from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
 from ..sources.progress import SyncProgress, plural
-from .resources import SupportApiResource, WarehouseResource
+from .resources import SupportApiResource, WarehouseResource, pipeline_name
 from ..sources import support_api_source
 from .sync_config import SyncConfig, endpoints_to_rescan, with_cursor_metadata
 
 
+def asset_key(name: str) -> dg.AssetKey:
+    """`support_api/<name>`: the asset of the resource `name`."""
+    return dg.AssetKey([SOURCE_NAME, name])
+
+
+def sync_step(key: dg.AssetKey) -> str:
+    """The op (step key) that syncs the asset `key`: `support_api__<name>`."""
+    return key.to_python_identifier()
+
+
 class SupportApiTranslator(DagsterDltTranslator):
-    """Asset keys `support_api/<endpoint>` in the group `support_api`."""
+    """Asset keys `support_api/<resource>` in the group `support_api`; a child depends on its
+    parent's asset."""
 
     def __init__(self, endpoints: Iterable[Endpoint], destination: str) -> None:
-        self.descriptions = {e.name: e.description for e in endpoints}
+        self.endpoints = {e.name: e for e in endpoints}
         self.destination = destination
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        name = data.resource.name
+        endpoint = self.endpoints.get(data.resource.name)
+        parent = endpoint.parent if endpoint else None
         return (
             super()
             .get_asset_spec(data)
             .replace_attributes(
-                key=dg.AssetKey([SOURCE_NAME, name]),
+                key=asset_key(data.resource.name),
                 group_name=SOURCE_NAME,
-                description=self.descriptions.get(name) or None,
-                deps=[],  # the API is not an asset of this code location
+                description=endpoint.description if endpoint else None,
+                # The API itself is not an asset of this code location; a parent resource is.
+                deps=[asset_key(parent)] if parent else [],
                 kinds={"dlt", self.destination},
             )
         )
@@ -58,20 +83,42 @@ def build_support_api_assets(
     destination: str = "duckdb",
     retry: RetryRules = RETRY,
     pipelines_dir: Optional[str] = None,
-) -> dg.AssetsDefinition:
+) -> list[dg.AssetsDefinition]:
+    """One asset, in a step of its own, per resource of the config file."""
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
-    endpoint_by_key = {dg.AssetKey([SOURCE_NAME, e.name]): e for e in endpoints}
+    # A placeholder for the specs: only its resources' names are read, no request is made; each
+    # run builds its own source and pipeline (support_api.syncing, warehouse.sync_pipeline).
+    placeholder = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
+    return [
+        _resource_asset(endpoint, endpoints, placeholder.with_resources(endpoint.name), translator, retry, pipelines_dir)
+        for endpoint in endpoints
+    ]
+
+
+def _resource_asset(
+    endpoint: Endpoint,
+    endpoints: tuple[Endpoint, ...],
+    placeholder: DltSource,
+    translator: SupportApiTranslator,
+    retry: RetryRules,
+    pipelines_dir: Optional[str],
+) -> dg.AssetsDefinition:
+    key = asset_key(endpoint.name)
+    pipeline = pipeline_name(endpoint.name)
+    # The source loads this resource only; a child's source also holds its parents, to request
+    # the children of their records, without loading them.
+    only = [endpoint.name]
 
     @dlt_assets(
-        name=SOURCE_NAME,
-        # Placeholders for the specs: only the source's resource names are read, no request
-        # is made; the run builds its own source and pipeline (support_api.syncing, warehouse).
-        dlt_source=support_api_source("http://unused.invalid", "", endpoints, arrow=False),
+        name=sync_step(key),
+        dlt_source=placeholder,
         dlt_pipeline=dlt_lib.pipeline(
-            pipeline_name=SOURCE_NAME, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
+            pipeline_name=pipeline, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
         ),
         dagster_dlt_translator=translator,
+        # One step of the pool at a time (limit 1, dagster.yaml): the steps and runs that write
+        # the warehouse never overlap.
         pool=SOURCE_NAME,
         # No retry_policy argument on @dlt_assets. The retries live in the body instead:
         # sync_errors raises RetryRequested with RetryRules' exact waits (2, 4, 8 s, at most
@@ -79,44 +126,45 @@ def build_support_api_assets(
         # (job, Materialize button, `dagster asset materialize`, dg.materialize). The policy
         # of the same numbers is on the sync job (jobs.py), for anything left unclassified.
     )
-    def support_api_assets(
+    def sync_resource(
         context: dg.AssetExecutionContext,
-        config: SyncConfig,
+        sync: SyncConfig,
         dlt: DagsterDltResource,
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult]:
-        # sync_config.py: incremental (default), full_refresh or backfill; whole ranges where the
-        # last sync ran out of drift passes (docs/consistency.md).
-        rescan = endpoints_to_rescan(context.instance, endpoint_by_key, context.selected_asset_keys)
-        plan = config.plan(rescan)
-        context.log.info(f"{plan.sync_type.value} sync")
-        for name in rescan:
-            context.log.warning(f"{name}: the last sync may have missed records; reading its whole range")
+        # sync_config.py: incremental (default), full_refresh or backfill; the whole range where
+        # the last sync ran out of drift passes (docs/consistency.md).
+        plan = sync.plan(endpoints_to_rescan(context.instance, {key: endpoint}, [key]))
+        context.log.info(f"{endpoint.name}: {plan.sync_type.value} sync (dlt pipeline {pipeline})")
+        if plan.rescan:
+            context.log.warning(f"{endpoint.name}: the last sync may have missed records; reading its whole range")
         progress = SyncProgress(log=context.log.info)
-        # sync_errors: retry what can pass, fail at once on the rest. `syncing` stops the pages
-        # fetched ahead when the sync ends, failed or cancelled included.
-        with sync_errors(context, retry), warehouse.sync_pipeline() as pipeline, fewer_gc_pauses(), \
-                support_api.syncing(endpoints, progress, plan, retry) as source:
+        # sync_errors: retry what can pass, fail at once on the rest, naming the resource.
+        # `syncing` stops the pages fetched ahead when the sync ends, failed or cancelled included.
+        with sync_errors(context, retry, endpoint.name), warehouse.sync_pipeline(pipeline) as dlt_pipeline, \
+                fewer_gc_pauses(), support_api.syncing(endpoints, progress, plan, retry, only) as source:
             load = warehouse.load_settings  # from the destination's capabilities
             context.log.info(
                 f"destination {warehouse.destination}: {load.loader_file_format} files,"
                 f" merge strategy {load.merge_strategy}"
                 + (f", {load.table_format} tables" if load.table_format else "")
             )
-            before = snapshot(pipeline, [e.name for e in endpoints])
+            before = snapshot(dlt_pipeline, [endpoint.name])
             results = dlt.run(
                 context=context,
                 dlt_source=source,
-                dlt_pipeline=pipeline,
+                dlt_pipeline=dlt_pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format=load.loader_file_format,
                 table_format=load.table_format,
             )
             results = with_sync_metadata(
-                results, progress, pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
+                results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
             )
-            yield from with_cursor_metadata(results, pipeline, endpoint_by_key, plan, context.log.info)
-        context.log.info(f"fetched {plural(progress.records, 'record')} in {plural(progress.pages, 'page')}")
+            yield from with_cursor_metadata(results, dlt_pipeline, {key: endpoint}, plan, context.log.info)
+        counts = progress.endpoints.get(endpoint.name)
+        records, pages = (counts.records, counts.pages) if counts else (0, 0)
+        context.log.info(f"{endpoint.name}: fetched {plural(records, 'record')} in {plural(pages, 'page')}")
 
-    return support_api_assets
+    return sync_resource

@@ -3,11 +3,14 @@ the asset (the sync job, a Materialize click, `dagster asset materialize`) and o
 their own from the UI.
 
 - primary_key_unique: no two rows share the primary key (the merge's promise).
-- required_not_null: the columns declared not null (schema.py) hold no null.
-- complete_after_full_refresh: after a full refresh the row count equals the API's
-  `total` that sync saw; skipped after other sync types, whose `total` counts only
+- required_not_null: the primary key and the columns the config file declares
+  `nullable: false` hold no null.
+- complete_after_full_refresh, on resources whose API gives a total (offset and
+  page-number paginators, not a child): after a full refresh the row count equals the
+  API's `total` that sync saw; skipped after other sync types, whose `total` counts only
   the records they asked for.
-- fresh (WARN): the newest `updated_at` is no older than a configurable limit.
+- fresh (WARN), on resources with an incremental cursor: the newest value of the
+  cursor field is no older than a configurable limit.
 - column_schema_change (WARN, Dagster's own): the columns differ from the previous
   materialization's, e.g. the API sent a new field.
 
@@ -27,7 +30,6 @@ from ..sources.settings import SOURCE_NAME, Endpoint
 from ..warehouse.queries import Warehouse
 from ..sources.progress import plural
 from .resources import WarehouseResource
-from ..sources.schema import table_schema
 
 DEFAULT_FRESHNESS_LIMIT = datetime.timedelta(hours=24)
 
@@ -47,36 +49,57 @@ def build_support_api_checks(
     endpoints: Iterable[Endpoint] = ENDPOINTS,
     freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
 ) -> list[dg.AssetChecksDefinition]:
-    """One multi-asset check per endpoint holding that table's checks, and Dagster's
-    column schema change checks, which report new fields."""
+    """One multi-asset check per resource holding that table's checks, and Dagster's
+    column schema change check per resource, which reports new fields."""
     endpoints = tuple(endpoints)
     keys = [dg.AssetKey([SOURCE_NAME, e.name]) for e in endpoints]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # printed on every code location load
-        schema_changes = dg.build_column_schema_change_checks(
-            assets=keys, severity=dg.AssetCheckSeverity.WARN
-        )
+        # One per asset: a step of its own, which a failed sync of another resource does not skip.
+        schema_changes = [
+            check
+            for key in keys
+            for check in dg.build_column_schema_change_checks(assets=[key], severity=dg.AssetCheckSeverity.WARN)
+        ]
     return [*(_endpoint_checks(endpoint, freshness_limit) for endpoint in endpoints), *schema_changes]
+
+
+# Paginators that read the API's count of matching records (`total`) as they page.
+PAGINATORS_WITH_TOTAL = ("offset", "page_number")
+
+
+def required_columns(endpoint: Endpoint) -> tuple[str, ...]:
+    """The primary key and the columns the config file declares `nullable: false`."""
+    declared = [name for name, hint in endpoint.columns.items() if hint.get("nullable") is False]
+    return tuple(dict.fromkeys([endpoint.primary_key, *declared]))
+
+
+def gives_total(endpoint: Endpoint) -> bool:
+    """Whether a full refresh of the resource learns the API's `total`: a child's requests each
+    count one parent's children, and a next link carries no count."""
+    return endpoint.parent is None and endpoint.paginator.get("type") in PAGINATORS_WITH_TOTAL
 
 
 def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) -> dg.AssetChecksDefinition:
     key = dg.AssetKey([SOURCE_NAME, endpoint.name])
     table = endpoint.name
-    schema = table_schema(endpoint.name, endpoint.primary_key)
     pk = endpoint.primary_key
-    required = schema.required
-    fresh_column = schema.freshness_column
+    required = required_columns(endpoint)
+    fresh_column = endpoint.cursor_field
     specs = [
         dg.AssetCheckSpec(UNIQUE, asset=key, description=f"No two rows share the primary key `{pk}`."),
         dg.AssetCheckSpec(
             NOT_NULL, asset=key, description=f"No null in {', '.join(f'`{c}`' for c in required)}."
         ),
-        dg.AssetCheckSpec(
-            COMPLETE,
-            asset=key,
-            description="After a full refresh, the row count equals the `total` the API reported.",
-        ),
     ]
+    if gives_total(endpoint):
+        specs.append(
+            dg.AssetCheckSpec(
+                COMPLETE,
+                asset=key,
+                description="After a full refresh, the row count equals the `total` the API reported.",
+            )
+        )
     if fresh_column:
         specs.append(
             dg.AssetCheckSpec(
@@ -106,7 +129,9 @@ def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) ->
         if COMPLETE in selected:
             result = _complete(context, db, key, table)
             if result is None:
-                context.log.info(f"{COMPLETE} skipped: the last sync of {table} was not a full refresh")
+                context.log.info(
+                    f"{COMPLETE} skipped: the last sync of {table} was not a full refresh, or the API gave no total"
+                )
             else:
                 yield result
         if FRESH in selected and fresh_column:
@@ -165,13 +190,13 @@ def _complete(
     context: dg.AssetCheckExecutionContext, db: Warehouse, key: dg.AssetKey, table: str
 ) -> Optional[dg.AssetCheckResult]:
     last = _last_sync(context, key)
-    if last.get("sync_type") != "full_refresh":
-        return None  # not yielding it marks the check skipped in the UI
     total = last.get("api_total")
+    if last.get("sync_type") != "full_refresh" or total is None:
+        return None  # not yielding it marks the check skipped in the UI
     rows = db.row_count(table)
     if rows is None:
         return _no_table(key, COMPLETE, table)
-    passed = total is not None and rows == total
+    passed = rows == total
     description = None
     if not passed:
         description = f"{plural(rows, 'row')} in {table}, but the API's `total` at the last full refresh was {total}"

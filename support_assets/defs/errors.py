@@ -17,7 +17,7 @@ text we do not control.
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
 import dagster as dg
@@ -31,7 +31,7 @@ from ..sources.http_session import ApiError
 from ..redaction import scrub
 
 AUTH_HINT = "check SUPPORT_API_KEY (or api_key in .dlt/secrets.toml)"
-NOT_FOUND_HINT = "check SUPPORT_API_BASE_URL and the endpoint paths in support_assets/sources/settings.py"
+NOT_FOUND_HINT = "check SUPPORT_API_BASE_URL and the resource paths in the config file (SUPPORT_API_CONFIG)"
 
 
 class SyncError(Exception):
@@ -47,14 +47,20 @@ class Problem:
 
 
 @contextmanager
-def sync_errors(context: dg.AssetExecutionContext, rules: RetryRules = RETRY) -> Iterator[None]:
-    """Turns an exception of the sync into a Dagster retry or an immediate failure."""
+def sync_errors(
+    context: dg.AssetExecutionContext, rules: RetryRules = RETRY, resource: Optional[str] = None
+) -> Iterator[None]:
+    """Turns an exception of the sync into a Dagster retry or an immediate failure; the message
+    starts with `resource`, the name of the resource the step syncs."""
     try:
         yield
     except (dg.Failure, dg.RetryRequested, dg.DagsterError):
         raise
     except Exception as exc:  # noqa: BLE001 - every other error is classified below
         problem = classify(exc)
+        if resource:  # first, and once: "customers: BadApiResponse: ..."
+            message = problem.message.replace(f" for {resource}: ", ": ", 1)
+            problem = replace(problem, message=f"{resource}: {message}")
     else:
         return
     error = for_dagster(problem, context.retry_number, rules)

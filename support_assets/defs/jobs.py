@@ -5,10 +5,10 @@ from typing import Iterable
 import dagster as dg
 
 from ..sources.settings import RETRY, SOURCE_NAME, RetryRules
-from .assets import retry_policy
+from .assets import retry_policy, sync_step
+from .sync_config import SYNC_RESOURCE
 
 SYNC_JOB_NAME = f"{SOURCE_NAME}_sync"
-SYNC_STEP = SOURCE_NAME  # the multi-asset's op (assets.py), one step for every endpoint
 # Tag on runs started by a schedule or sensor, so the Runs page can filter by sync type.
 SYNC_TYPE_TAG = f"{SOURCE_NAME}/sync_type"
 
@@ -29,9 +29,10 @@ def build_sync_job(retry: RetryRules = RETRY):
         # @dlt_assets takes no retry_policy: the job carries it (assets.py says why).
         op_retry_policy=retry_policy(retry),
         description=(
-            "Merge-sync every support API endpoint into the warehouse. Run config picks the sync"
-            ' type: {"ops": {"support_api": {"config": {"sync_type": "incremental" | "full_refresh"'
-            ' | "backfill"}}}}; incremental is the default.'
+            "Merge-sync every support API resource into the warehouse, each in a step of its own:"
+            " one that fails does not stop the others. Run config picks the sync type for every"
+            f' step: {{"resources": {{"{SYNC_RESOURCE}": {{"config": {{"sync_type": "incremental"'
+            ' | "full_refresh" | "backfill"}}}}; incremental is the default.'
         ),
     )
 
@@ -41,16 +42,18 @@ def is_sync_run(
 ) -> bool:
     """A run of the sync job, or any run that materializes a support API asset: a Materialize
     click (the implicit asset job), `dagster asset materialize`, `dg.materialize`."""
+    asset_keys = set(asset_keys)
     if run.job_name == SYNC_JOB_NAME:
         return True
     if run.asset_selection:
-        return bool(run.asset_selection & set(asset_keys))
-    # No selection recorded: the run executes the sync if its plan holds the multi-asset's step.
+        return bool(run.asset_selection & asset_keys)
+    # No selection recorded: the run executes a sync if its plan holds a resource's step.
+    steps = {sync_step(key) for key in asset_keys}
     if run.step_keys_to_execute is not None:
-        return SYNC_STEP in run.step_keys_to_execute
+        return bool(steps & set(run.step_keys_to_execute))
     if run.execution_plan_snapshot_id:
         snapshot = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-        return any(step.key == SYNC_STEP for step in snapshot.steps)
+        return any(step.key in steps for step in snapshot.steps)
     return False
 
 

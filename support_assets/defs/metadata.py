@@ -102,7 +102,7 @@ def sync_metadata(
         "records_fetched": dg.MetadataValue.int(fetched),
         "pages_requested": dg.MetadataValue.int(counts.pages if counts else 0),
         "api_total": counts.total if counts else None,
-        # Retries are counted for the whole sync, all endpoints together.
+        # Retries of this resource's step (a child's include its parents' requests).
         "retries": dg.MetadataValue.int(progress.retries),
         "retry_wait_seconds": dg.MetadataValue.float(float(progress.retry_wait_seconds)),
         "cursor_before": cursor_before,
@@ -112,6 +112,9 @@ def sync_metadata(
         "drift_passes": dg.MetadataValue.int(counts.drift.drift_passes if counts else 0),
         RECORDS_POSSIBLY_MISSED: dg.MetadataValue.int(counts.drift.records_possibly_missed if counts else 0),
     }
+    if counts and counts.parents_gone:
+        # A child's parents deleted upstream before their children were read (skipped, not failed).
+        metadata["parents_gone"] = dg.MetadataValue.int(counts.parents_gone)
     if tables_before is not None:
         metadata.update(_schema_changes(table, tables_before, tables_after, row_count))
     if row_count is not None:

@@ -31,6 +31,18 @@ from ..warehouse.warehouse_destination import (
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_ROOT / "data"
 
+# Each resource syncs in a dlt pipeline of its own, so that its dlt state (incremental cursors
+# included) is its own and a failed resource leaves the others' state alone. The tickets keep the
+# name of the one pipeline that synced every endpoint before issue 15, whose state in the
+# warehouse (`_dlt_pipeline_state`) holds their cursor: an upgrade does not re-read them.
+LEGACY_PIPELINES = {"customer_support_data": SOURCE_NAME}
+
+
+def pipeline_name(resource: str) -> str:
+    """The dlt pipeline of one resource: `support_api__<name>` (tickets: `support_api`)."""
+    return LEGACY_PIPELINES.get(resource) or f"{SOURCE_NAME}__{resource}"
+
+
 MISSING_KEY = (
     "No API key for the support API: set the SUPPORT_API_KEY environment variable,"
     ' or put api_key = "..." in .dlt/secrets.toml (see .dlt/example.secrets.toml).'
@@ -64,14 +76,16 @@ class SupportApiResource(dg.ConfigurableResource):
         progress: Optional[SyncProgress] = None,
         plan: Optional[SyncPlan] = None,
         retry: RetryRules = RETRY,
+        resources: Optional[Iterable[str]] = None,
     ) -> Iterator[DltSource]:
-        """The dlt source of one sync. When the sync ends, failed or cancelled included, its HTTP
+        """The dlt source of one sync, loading `resources` (None: every endpoint; a child's parents
+        feed it without being loaded). When the sync ends, failed or cancelled included, its HTTP
         session closes, which cancels the pages fetched ahead and waits for those in flight."""
         session = http_session(retry, progress)
         try:
             yield support_api_source(
                 self.base_url, self._api_key or "", endpoints, session=session, progress=progress,
-                plan=plan, concurrency=self.page_concurrency, retry=retry,
+                plan=plan, concurrency=self.page_concurrency, retry=retry, resources=resources,
             )
         finally:
             session.close()
@@ -95,23 +109,26 @@ class WarehouseResource(dg.ConfigurableResource):
     # "delta" or "iceberg" on the filesystem destination; None: the first one it merges into.
     table_format: Optional[str] = None
 
-    def pipeline(self, connection: Optional[duckdb.DuckDBPyConnection] = None) -> dlt.Pipeline:
+    def pipeline(
+        self, connection: Optional[duckdb.DuckDBPyConnection] = None, name: str = SOURCE_NAME
+    ) -> dlt.Pipeline:
+        """The dlt pipeline `name` (pipeline_name()); any of them reads the whole dataset."""
         return dlt.pipeline(
-            pipeline_name=SOURCE_NAME,
+            pipeline_name=name,
             destination=self._destination(connection),
             dataset_name=self.dataset_name,
             pipelines_dir=self.pipelines_dir,
         )
 
     @contextmanager
-    def sync_pipeline(self) -> Iterator[dlt.Pipeline]:
-        """The pipeline of one sync; on DuckDB on one connection for the whole sync,
+    def sync_pipeline(self, name: str = SOURCE_NAME) -> Iterator[dlt.Pipeline]:
+        """The pipeline `name` for one sync; on DuckDB on one connection for the whole sync,
         closed at its end (duckdb_connection.py)."""
         if self.destination != "duckdb":
-            yield self.pipeline()
+            yield self.pipeline(name=name)
             return
         with sync_connection(self.duckdb_path) as connection:
-            yield self.pipeline(connection)
+            yield self.pipeline(connection, name)
 
     @property
     def load_settings(self) -> LoadSettings:

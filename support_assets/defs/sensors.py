@@ -8,6 +8,7 @@ from typing import Iterable, Optional
 import dagster as dg
 import requests
 
+from ..sources.probe import can_probe
 from ..sources.settings import SOURCE_NAME, Endpoint
 from .settings import AutomationSettings
 from ..sources.sync_plan import SyncType, cursor_resolution, format_time, parse_time
@@ -44,6 +45,17 @@ def strictly_after(cursor: str, endpoint: Endpoint):
     return format_time(parse_time(cursor, fmt) + cursor_resolution(fmt), fmt)
 
 
+def with_children(endpoints: Iterable[Endpoint], selection: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
+    """`selection`, then the children (and theirs) of the resources in it: a child follows its
+    parent, whose changed records are the ones its requests are made for."""
+    selected = list(selection)
+    for key in selected:  # grows while it is read: children of children too
+        for child in endpoints:
+            if child.parent == key.path[-1] and asset_key(child) not in selected:
+                selected.append(asset_key(child))
+    return selected
+
+
 def build_new_data_sensor(
     endpoints: Iterable[Endpoint], job, settings: AutomationSettings
 ) -> dg.SensorDefinition:
@@ -56,9 +68,10 @@ def build_new_data_sensor(
         minimum_interval_seconds=settings.new_data_interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
-            "Asks each endpoint with one small request whether records changed since the last"
-            " synced cursor and, if so, requests an incremental sync (run key: endpoint, cursor"
-            " and number of changes). Requests nothing while a sync is queued or running."
+            "Asks each resource with a cursor, in one small request, whether records changed since"
+            " the last synced cursor and, if so, requests an incremental sync of the resources that"
+            " changed and of their children (run key: resource, cursor and number of changes)."
+            " Requests nothing while a sync is queued or running."
         ),
     )
     def support_api_new_data(context: dg.SensorEvaluationContext, support_api: SupportApiResource):
@@ -76,6 +89,8 @@ def build_new_data_sensor(
                 changes.append(f"{endpoint.name}:{FIRST_SYNC}")
                 selection.append(asset_key(endpoint))
                 continue
+            if not can_probe(endpoint):
+                continue  # no cursor to ask about: the schedules sync it (a child with its parent)
             # No cursor (the last sync found no records): any record is new.
             since = strictly_after(cursor, endpoint) if cursor is not None else None
             count = support_api.count_changed(endpoint, since)
@@ -83,6 +98,7 @@ def build_new_data_sensor(
             if count:
                 changes.append(f"{endpoint.name}:{cursor or 'no-cursor'}:{count}")
                 selection.append(asset_key(endpoint))
+        selection = with_children(endpoints, selection)
         if not changes:
             return dg.SkipReason("no records changed after the last synced cursor")
         run_key = ";".join(changes)

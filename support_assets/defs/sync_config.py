@@ -1,7 +1,10 @@
 """The sync type of a run, chosen in its run config (the Launchpad, `--config-json`), and the
 cursor each materialization records for the new-data sensor.
 
-    {"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}
+    {"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}
+
+A run syncs each resource in a step of its own (assets.py); the sync type is the config of the
+Dagster resource `sync`, which every step of the run reads, so one setting reaches them all.
 """
 
 from typing import Any, Iterable, Iterator, Mapping, Optional
@@ -11,7 +14,7 @@ import dlt
 from pydantic import Field
 
 from ..sources.drift import DEFAULT_MAX_DRIFT_PASSES
-from ..sources.settings import SOURCE_NAME, Endpoint
+from ..sources.settings import Endpoint
 from ..sources.sync_plan import SyncPlan, SyncType, parse_time
 from .metadata import RECORDS_POSSIBLY_MISSED, incremental_cursor
 
@@ -19,10 +22,13 @@ DEFAULT_LOOKBACK_SECONDS = 600
 # Materialization metadata read by the new-data sensor (sensors.py).
 CURSOR_KEY = "cursor_after"  # written by metadata.py
 CURSOR_FIELD_KEY = "cursor_field"
+# The Dagster resource key of SyncConfig: `{"resources": {"sync": {"config": {...}}}}`.
+SYNC_RESOURCE = "sync"
 
 
-class SyncConfig(dg.Config):
-    """Run config of the support_api multi-asset."""
+class SyncConfig(dg.ConfigurableResource):
+    """How a run syncs: one setting for every resource's step (a Dagster resource, not op config,
+    which would have to be repeated per step)."""
 
     sync_type: SyncType = Field(
         default=SyncType.incremental,
@@ -97,7 +103,7 @@ def endpoints_to_rescan(
 
 def sync_run_config(sync_type: SyncType = SyncType.incremental, **fields: Any) -> dict[str, Any]:
     """Run config that selects a sync type, for schedules, sensors and `--config-json`."""
-    return {"ops": {SOURCE_NAME: {"config": {"sync_type": sync_type.value, **fields}}}}
+    return {"resources": {SYNC_RESOURCE: {"config": {"sync_type": sync_type.value, **fields}}}}
 
 
 def with_cursor_metadata(

@@ -23,6 +23,8 @@ class EndpointProgress:
     records: int = 0
     total: Optional[int] = None  # records the API said match, when it says
     drift: DriftReport = field(default_factory=DriftReport)  # re-reads while the data changed (drift.py)
+    # A child's parent records deleted upstream before their children were read (paging.py).
+    parents_gone: int = 0
 
     def summary(self) -> str:
         if self.total is None:
@@ -63,6 +65,13 @@ class SyncProgress:
     def drift(self, endpoint: str) -> DriftReport:
         with self._lock:
             return self.endpoints.setdefault(endpoint, EndpointProgress()).drift
+
+    def parent_gone(self, endpoint: str, message: str) -> None:
+        """A child's request found its parent record deleted upstream: always logged."""
+        with self._lock:
+            self.endpoints.setdefault(endpoint, EndpointProgress()).parents_gone += 1
+        if self.log:
+            self.log(message)
 
     def finished(self, endpoint: str) -> None:
         """The endpoint's last page is in: always logged, since loading into the

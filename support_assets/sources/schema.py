@@ -2,8 +2,8 @@
 warehouse promises about names, types and nullability, and what a sync does when
 the API drifts from it.
 
-Pure data keyed by endpoint name, no Dagster import. __init__.py hands it to dlt's
-rest_api (`columns`, `schema_contract`) and to the Arrow path (arrow_pages.py);
+Derived from each resource's `columns` in the config file (support_api.yaml), no Dagster
+import. __init__.py hands it to dlt's rest_api (`columns`, `schema_contract`) and to the Arrow path (arrow_pages.py);
 validation.py checks each record against it so that a violation names the field and
 the record's id.
 
@@ -17,7 +17,9 @@ Nested data:
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
+
+from .settings import Endpoint
 
 # New tables (a new list field) and new columns (a new field) are added and reported;
 # a value that does not fit its column's type fails the sync (dlt's "freeze" on data
@@ -28,15 +30,14 @@ SCHEMA_CONTRACT: dict[str, str] = {"tables": "evolve", "columns": "evolve", "dat
 # twice (records moving between offset pages while the API changes), the merge keeps
 # the copy with the highest position: the last one wins (dlt's `dedup_sort`).
 POSITION_COLUMN = "_position_in_sync"
+# A dlt column hint of the project's (dlt keeps `x-` hints as they are): the data type of a
+# `json` column's items, e.g. `tags: {data_type: json, x-items: text}`.
+ITEMS_HINT = "x-items"
 
 
 def column(data_type: str, nullable: bool = True, description: str = "", **hints: Any) -> dict:
     """A dlt column hint."""
     return {"data_type": data_type, "nullable": nullable, "description": description, **hints}
-
-
-def timestamp(description: str = "") -> dict:
-    return column("timestamp", timezone=True, description=description)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class TableSchema:
         )
         lists = {
             name: column(
-                "json", description=f"{hint.get('description', name)} (a JSON list of {hint['data_type']})"
+                "json",
+                description=f"{hint.get('description') or name} (a JSON list of {hint.get('data_type') or 'any JSON'})",
             )
             for name, hint in self.lists.items()
         }
@@ -78,37 +80,36 @@ def _primary_key_only(primary_key: str) -> TableSchema:
     return TableSchema(columns={primary_key: key}, freshness_column=None)
 
 
-TABLES: dict[str, TableSchema] = {
-    "customer_support_data": TableSchema(
-        columns={
-            "id": column("bigint", nullable=False, primary_key=True, description="Ticket id"),
-            "customer_id": column("bigint", nullable=False, description="The customer's id"),
-            "subject": column("text"),
-            "status": column("text", description="open, pending, solved or closed"),
-            "priority": column("text", description="low, normal, high or urgent; often null"),
-            "channel": column("text", description="email, chat or phone"),
-            "created_at": timestamp(),
-            "updated_at": timestamp("Last change; the incremental cursor and freshness column"),
-            "requester__name": column("text", description="requester.name"),
-            "requester__email": column("text", description="requester.email"),
-        },
-        objects=("requester",),
-        lists={"tags": column("text", description="The ticket's tags")},
-    ),
-    "customers": TableSchema(
-        columns={
-            "id": column("bigint", nullable=False, primary_key=True),
-            "name": column("text"),
-            "email": column("text"),
-            "plan": column("text"),
-            "created_at": timestamp(),
-            "updated_at": timestamp(),
-        },
-    ),
-}
+def table_schema(endpoint: Union[Endpoint, str], primary_key: str = "id") -> TableSchema:
+    """The declared schema of `endpoint`'s table, from the `columns` of its resource in the
+    config file: a `json` column is a list (`x-items` names its items' data type, if one),
+    a column `<object>__<key>` a field of a flattened object, every other column a scalar;
+    the freshness column is the incremental's cursor field. An endpoint that declares no
+    columns declares only its primary key (not null) and dlt infers the rest.
 
+    Given a name (older callers), the endpoint of that name in the shipped file."""
+    if isinstance(endpoint, str):
+        from .config_file import ENDPOINTS  # the file imports settings only: no cycle
 
-def table_schema(endpoint: str, primary_key: str = "id") -> TableSchema:
-    """The declared schema of `endpoint`; for an endpoint nobody declared, only its
-    primary key is declared (not null) and dlt infers the rest."""
-    return TABLES.get(endpoint) or _primary_key_only(primary_key)
+        found = next((e for e in ENDPOINTS if e.name == endpoint), None)
+        if found is None:
+            return _primary_key_only(primary_key)
+        endpoint = found
+    key = endpoint.primary_key
+    if not endpoint.columns:
+        return _primary_key_only(key)
+    columns: dict[str, dict] = {}
+    lists: dict[str, dict] = {}
+    for name, hint in endpoint.columns.items():
+        # Nullability stated, as dlt states it for Arrow columns: both paths land the same hints.
+        hint = {"nullable": True, **hint}
+        if hint.get("data_type") == "json":
+            lists[name] = {"data_type": hint.get(ITEMS_HINT), "description": hint.get("description") or name}
+        else:
+            columns[name] = hint
+    if key not in columns:
+        columns = {key: {"nullable": False, "primary_key": True}, **columns}
+    objects = tuple(dict.fromkeys(name.split("__")[0] for name in columns if "__" in name.strip("_")))
+    cursor = endpoint.cursor_field
+    freshness = cursor.replace(".", "__") if cursor else None
+    return TableSchema(columns=columns, objects=objects, lists=lists, freshness_column=freshness)

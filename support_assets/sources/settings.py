@@ -7,7 +7,7 @@ Dagster retries (defs/errors.py, defs/assets.py) read the same numbers.
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 
 ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
@@ -109,6 +109,23 @@ class Endpoint:
     def description(self) -> str:
         parent = f", one request per {self.parent} record" if self.parent else ""
         return f"Records of GET {self.path}{parent}, merged by {self.primary_key}."
+
+
+def with_parents(names: Iterable[str], endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:
+    """The endpoints named, with the parents (and their parents) their requests are made from,
+    in the order of `endpoints`: what a source needs to load `names`."""
+    by_name = {e.name: e for e in endpoints}
+    needed: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        parent = by_name[name].parent
+        if parent:
+            pending.append(parent)
+    return tuple(e for e in by_name.values() if e.name in needed)
 
 
 SOURCE_NAME = "support_api"

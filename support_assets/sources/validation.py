@@ -1,18 +1,22 @@
 """Checks every page the support API sends before dlt extracts a record from it.
 
-A `ResponseValidator` is a `requests` response hook (the paginator registers it on
-each endpoint's request, after dlt's status check): a 2xx answer must be a JSON
-object with a `data` list and a consistent `total`, and every record must fit the
-declared schema (schema.py). Anything else raises `BadApiResponse` during
-extraction, so dlt stops before normalize and load and the warehouse keeps what it
-had. Messages name the problem, the endpoint, the offset and (for a record) the
-field and the record's id; they never quote the body, which holds customer data.
+A `ResponseValidator` is one of rest_api's `response_actions` (a callable: a response hook
+that runs before dlt reads the records), on every resource whatever its paginator: a 2xx answer
+must be a JSON object with a list under the resource's `data_selector`, and every record must
+fit the declared schema (schema.py). Where the paginator reads a total (`total_field`: offset
+pagination's record count; `pages_total_field`: page-number pagination's page count), it must be
+there and be a non-negative integer, and a record count must agree with the page's records.
+Anything else raises `BadApiResponse` during extraction, so dlt stops before normalize and load
+and the warehouse keeps what it had. Messages name the problem, the endpoint, the page (offset
+or page number) and (for a record) the field and the record's id; they never quote the body,
+which holds customer data.
 """
 
 import datetime
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from dlt.common import jsonpath
 from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
 
 from .schema import TableSchema
@@ -93,17 +97,36 @@ def _plain(values: list, data_type: Optional[str], as_is: tuple[type, ...], null
 
 
 class ResponseValidator:
-    """A requests response hook validating one endpoint's pages against its schema."""
+    """A requests response hook validating one endpoint's pages against its schema.
+
+    `data_selector` is where the records are (rest_api's, a key or a JSONPath); `total_field`
+    the record count an offset paginator reads (None: the paginator reads none); `offset_param`
+    and `limit_param` its query parameters; `pages_total_field` the page count a page-number
+    paginator reads; `page_param` names the page in errors."""
 
     def __init__(
         self,
         endpoint: str,
         schema: TableSchema,
         primary_key: str = "id",
+        *,
+        data_selector: str = "data",
+        total_field: Optional[str] = "total",
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        pages_total_field: Optional[str] = None,
+        page_param: Optional[str] = None,
     ) -> None:
         self.endpoint = endpoint
         self.schema = schema
         self.primary_key = primary_key
+        self.data_selector = data_selector
+        self._selector = None if data_selector.isidentifier() else jsonpath.compile_path(data_selector)
+        self.total_field = total_field
+        self.offset_param = offset_param
+        self.limit_param = limit_param
+        self.pages_total_field = pages_total_field
+        self.page_param = page_param
         prefixes = tuple(f"{name}__" for name in schema.objects)
         # Top-level scalar columns, and flattened object columns as (object, key, column).
         self.scalars = {
@@ -131,14 +154,11 @@ class ResponseValidator:
             return  # HTTP errors belong to dlt's status check and the retry rules
         where, offset, limit = self._where(response)
         body = self._body(response, where)
-        if not isinstance(body, dict):
-            raise BadApiResponse(f"{where}: the body is {_kind(body)}, not an object with `data`")
-        if "data" not in body:
-            raise BadApiResponse(f"{where}: the body has no `data` list")
-        data = body["data"]
-        if not isinstance(data, list):
-            raise BadApiResponse(f"{where}: `data` is {_kind(data)}, not a list")
-        self._total(body, len(data), offset, limit, where)
+        data = self._data(body, where)
+        if self.total_field is not None:
+            self._total(body, len(data), offset, limit, where)
+        if self.pages_total_field is not None:
+            self._count(body, self.pages_total_field, where)
         if self._plainly_valid(data):
             return
         for index, record in enumerate(data):  # finds and names the problem, if there is one
@@ -164,20 +184,54 @@ class ResponseValidator:
             values = [r.get(name) for r in data]
             if not set(map(type, values)) <= {list, type(None)}:
                 return False
-            if not _plain([i for v in values if v for i in v], data_type, as_is, True):
+            if data_type and not _plain([i for v in values if v for i in v], data_type, as_is, True):
                 return False
         return True
 
     # --- the page -----------------------------------------------------------------
 
     def _where(self, response: Any) -> tuple[str, int, Optional[int]]:
-        """("<endpoint> (GET <path>, offset <n>)", offset, limit) of the request."""
+        """("<endpoint> (GET <path>, offset <n>)", offset, limit) of the request; the page
+        number instead of the offset for page-number pagination, neither for next links."""
         request = response.request
         query = parse_qs(urlsplit(request.url).query)
-        offset = int(query.get("offset", ["0"])[0] or 0)
-        limit = int(query["limit"][0]) if query.get("limit") else None
         path = request.path_url.split("?")[0]  # no query string: it holds the key
+        if self.total_field is None:
+            page = query.get(self.page_param or "page", [""])[0] if self.page_param else ""
+            return f"{self.endpoint} (GET {path}{f', page {page}' if page else ''})", 0, None
+        try:
+            offset = int(query.get(self.offset_param, ["0"])[0] or 0)
+            limit = int(query[self.limit_param][0]) if query.get(self.limit_param) else None
+        except ValueError:
+            offset, limit = 0, None
         return f"{self.endpoint} (GET {path}, offset {offset})", offset, limit
+
+    def _data(self, body: Any, where: str) -> list:
+        """The page's records, under the data selector; a clear error if they are not a list."""
+        name = self.data_selector
+        if not isinstance(body, dict):
+            raise BadApiResponse(f"{where}: the body is {_kind(body)}, not an object with `{name}`")
+        if self._selector is None:
+            if name not in body:
+                raise BadApiResponse(f"{where}: the body has no `{name}` list")
+            data = body[name]
+        else:
+            found = jsonpath.find_values(self._selector, body)
+            if not found:
+                raise BadApiResponse(f"{where}: the body has no `{name}` list")
+            data = found[0] if len(found) == 1 else found
+        if not isinstance(data, list):
+            raise BadApiResponse(f"{where}: `{name}` is {_kind(data)}, not a list")
+        return data
+
+    def _count(self, body: dict, field: str, where: str) -> int:
+        """A count the paginator reads: present, and a non-negative integer."""
+        if field not in body:
+            raise BadApiResponse(f"{where}: the body has no `{field}`, so the sync cannot know it is complete")
+        count = body[field]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise BadApiResponse(f"{where}: `{field}` is not a non-negative integer (it is {_kind(count)})")
+        return count
 
     def _body(self, response: Any, where: str) -> Any:
         if not response.content.strip():
@@ -200,23 +254,18 @@ class ResponseValidator:
             ) from None
 
     def _total(self, body: dict, count: int, offset: int, limit: Optional[int], where: str) -> int:
-        if "total" not in body:
-            raise BadApiResponse(f"{where}: the body has no `total`, so the sync cannot know it is complete")
-        total = body["total"]
-        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-            raise BadApiResponse(
-                f"{where}: `total` is not a non-negative integer (it is {_kind(total)})"
-            )
+        assert self.total_field is not None
+        total = self._count(body, self.total_field, where)
         if limit is not None and count > limit:
             raise BadApiResponse(f"{where}: the page holds {count} records, more than the limit of {limit}")
         if offset + count > total:
             raise BadApiResponse(
-                f"{where}: `total` is {total}, but this page holds {count} records starting at"
+                f"{where}: `{self.total_field}` is {total}, but this page holds {count} records starting at"
                 f" offset {offset}"
             )
         if limit is not None and count < limit and offset + count < total:
             raise BadApiResponse(
-                f"{where}: `total` is {total}, but this page ends early with {count} of the"
+                f"{where}: `{self.total_field}` is {total}, but this page ends early with {count} of the"
                 f" {limit} records requested; records would be missed"
             )
         return total
@@ -269,9 +318,9 @@ class ResponseValidator:
             if not isinstance(value, list):
                 raise SchemaViolation(
                     f"{where}: {ref}: `{name}` is {_kind(value)}; the schema declares a list"
-                    f" of {data_type} (a json column)"
+                    f" of {data_type or 'any JSON'} (a json column)"
                 )
-            for item in value:
+            for item in value if data_type else ():  # items of no declared type: any JSON
                 if isinstance(item, (dict, list)) or not _fits(data_type, item):
                     raise SchemaViolation(
                         f"{where}: {ref}: an item of `{name}` is {_kind(item)}; the schema"

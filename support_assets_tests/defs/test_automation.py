@@ -14,13 +14,20 @@ from support_assets.definitions import build_definitions
 from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Fault
 from support_assets.sandbox.data import BASE_END, format_ts
+from support_assets.defs.jobs import is_sync_run
 from support_assets.defs.sensors import FAILURE_SENSOR, NEW_DATA_SENSOR
+from support_assets.sources.config_file import ENDPOINTS
+from support_assets.sources.settings import Endpoint
+from support_assets_tests.helpers import offset_endpoint
 
 from support_assets_tests.helpers.automation import WebhookReceiver
 
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
-INCREMENTAL = {"ops": {"support_api": {"config": {"sync_type": "incremental"}}}}
-FULL_REFRESH = {"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}
+# One setting for every resource's step: the config of the Dagster resource `sync`.
+INCREMENTAL = {"resources": {"sync": {"config": {"sync_type": "incremental"}}}}
+FULL_REFRESH = {"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}
+# The file's tickets alone, for the probe's request-by-request tests.
+TICKETS_ONLY = ENDPOINTS[:1]
 
 
 # The newest updated_at of the sandbox's initial records: what a first sync's cursor holds.
@@ -104,8 +111,8 @@ def instance():
 
 @pytest.fixture
 def new_data(api_env, sandbox, instance):
-    """Evaluates the new-data sensor once: (result, the sensor's new cursor)."""
-    sensor = build_definitions(automation=AutomationSettings()).resolve_sensor_def(NEW_DATA_SENSOR)
+    """Evaluates the new-data sensor of the tickets once: (result, the sensor's new cursor)."""
+    sensor = build_definitions(TICKETS_ONLY, automation=AutomationSettings()).resolve_sensor_def(NEW_DATA_SENSOR)
 
     def evaluate(cursor=None):
         context = dg.build_sensor_context(
@@ -195,7 +202,7 @@ def test_a_change_requests_one_incremental_sync_keyed_by_the_change(new_data, sa
 
 def test_a_finished_sync_moves_the_probe_to_its_cursor(api_env, new_data, sandbox, instance, warehouse):
     """The contract between the asset's metadata and the sensor, with a real sync."""
-    definitions = build_definitions(warehouse=warehouse, automation=AutomationSettings())
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse, automation=AutomationSettings())
     resources = {**definitions.resources, "warehouse": warehouse}
     assert dg.materialize(list(definitions.assets), resources=resources, instance=instance).success
     newest = max(r["updated_at"] for r in sandbox.store.all_records())
@@ -208,6 +215,44 @@ def test_a_finished_sync_moves_the_probe_to_its_cursor(api_env, new_data, sandbo
     assert isinstance(quiet, dg.SkipReason)
     assert isinstance(changed, dg.RunRequest) and changed.run_key == f"customer_support_data:{newest}:1"
     assert all(p.params["updated_since"] > newest for p in probes(sandbox))
+
+
+FAMILY = [
+    offset_endpoint("customer_support_data", "/v1/resource"),
+    offset_endpoint("customers", "/v1/customers"),
+    Endpoint.of("agents", "/v1/agents"),  # no incremental: no cursor to ask about
+    Endpoint.of("ticket_comments", "/v1/resource/{resources.customer_support_data.id}/comments"),
+]
+FAMILY_KEYS = [dg.AssetKey(["support_api", e.name]) for e in FAMILY]
+
+
+@pytest.fixture
+def family_sensor(api_env, sandbox, instance):
+    sensor = build_definitions(FAMILY, automation=AutomationSettings()).resolve_sensor_def(NEW_DATA_SENSOR)
+    resources = {"support_api": SupportApiResource(base_url=sandbox.url)}
+    return lambda: sensor(dg.build_sensor_context(instance=instance, resources=resources))
+
+
+def test_before_any_sync_every_resource_is_requested(family_sensor, sandbox):
+    result = family_sensor()
+
+    assert isinstance(result, dg.RunRequest) and result.asset_selection == FAMILY_KEYS
+    assert len(sandbox.requests) == 0
+
+
+def test_each_resource_with_a_cursor_is_probed_and_a_changed_parent_brings_its_child(family_sensor, sandbox, instance):
+    for key in FAMILY_KEYS:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata={"cursor_after": LOADED}))
+    sandbox.store.update(42, subject="changed")
+
+    result = family_sensor()
+
+    tickets, _, _, comments = FAMILY_KEYS
+    assert isinstance(result, dg.RunRequest)
+    assert result.asset_selection == [tickets, comments]
+    assert result.run_key == f"customer_support_data:{LOADED}:1" and result.run_config == INCREMENTAL
+    # One probe per resource with a cursor; none for agents (no cursor) nor the child.
+    assert sorted(r.path for r in sandbox.requests) == ["/v1/customers", "/v1/resource"]
 
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
@@ -327,7 +372,7 @@ def test_a_failed_run_of_another_job_is_not_reported(instance, capfd):
 def test_the_reported_cause_never_carries_the_api_key(instance, monkeypatch, capfd):
     monkeypatch.setenv("SUPPORT_API_KEY", "s3cret-key")
 
-    @dg.op(name="support_api")
+    @dg.op(name="support_api__customer_support_data")
     def leaky():
         # What urllib3's ConnectionError says: the URL, key included (DESIGN.md).
         raise ConnectionError("Max retries exceeded with url: /v1/resource?offset=0&api_key=s3cret-key&limit=100")
@@ -350,7 +395,7 @@ def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monke
     key = f"dlt-secret-{uuid.uuid4().hex}"
     monkeypatch.setenv("API_KEY", key)
 
-    @dg.op(name="support_api")
+    @dg.op(name="support_api__customer_support_data")
     def leaky():
         raise ValueError(f"the server said: {key} is not allowed here")
 
@@ -361,3 +406,38 @@ def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monke
     [line] = [line for line in lines if "support_api sync failed" in line]
     assert "ValueError: the server said: *** is not allowed here" in line
     assert key not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "steps, expected",
+    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_api_x_checks"], False)],
+)
+def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps, expected):
+    """A re-execution from failure records the steps it runs, not always an asset selection."""
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), step_keys_to_execute=steps)
+
+    assert is_sync_run(run, FAMILY_KEYS, instance) is expected
+
+
+def test_the_shipped_resources_are_probed_on_their_own_paginators(api_env, sandbox, instance):
+    """The file's tickets (offset) and customers (page numbers) are asked; the agents (no
+    cursor) and the comments (a child) are not, and come with the changed tickets."""
+    sensor = build_definitions(ENDPOINTS, automation=AutomationSettings()).resolve_sensor_def(NEW_DATA_SENSOR)
+    for endpoint in ENDPOINTS:
+        store = sandbox.stores.get(endpoint.name)
+        newest = max((r["updated_at"] for r in store.all_records()), default=None) if endpoint.cursor_field else None
+        key = dg.AssetKey(["support_api", endpoint.name])
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata={"cursor_after": newest}))
+    context = lambda: dg.build_sensor_context(  # noqa: E731
+        instance=instance, resources={"support_api": SupportApiResource(base_url=sandbox.url)}
+    )
+
+    quiet = sensor(context())
+    probed = sorted(r.path for r in sandbox.requests)
+    sandbox.stores["customers"].update(3, name="Zoë Ñúñez")
+    customers_changed = sensor(context())
+
+    assert isinstance(quiet, dg.SkipReason)
+    assert probed == ["/v1/customers", "/v1/resource"]
+    assert isinstance(customers_changed, dg.RunRequest)
+    assert customers_changed.asset_selection == [dg.AssetKey(["support_api", "customers"])]

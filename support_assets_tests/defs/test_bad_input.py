@@ -19,7 +19,7 @@ import responses
 from support_assets.sandbox import Fault
 from support_assets.sources import support_api_source
 
-from support_assets_tests.helpers import failure_text
+from support_assets_tests.helpers import TICKETS_ONLY, failure_text
 from support_assets_tests.helpers.sync import every_event_text, sync, warehouse_state
 
 SECRET = "SECRET-customer-text"
@@ -239,7 +239,7 @@ def run_dlt(tmp_path, records, bad_page_at=None, bad=None):
             dataset_name="support_api",
             pipelines_dir=str(tmp_path / "dlt"),
         )
-        pipeline.run(support_api_source(BASE_URL, "unit-test-key"), loader_file_format="parquet")
+        pipeline.run(support_api_source(BASE_URL, "unit-test-key", TICKETS_ONLY), loader_file_format="parquet")
 
 
 def dlt_rows(tmp_path):

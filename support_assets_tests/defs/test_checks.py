@@ -18,7 +18,7 @@ from support_assets.defs.checks import build_support_api_checks
 from support_assets.definitions import build_definitions
 from support_assets.defs.resources import WarehouseResource
 
-from support_assets_tests.helpers import DAGSTER, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, run_cli
 from support_assets_tests.helpers.sync import KEY, TICKETS, checks, sync
 
 OWN_CHECKS = {"primary_key_unique", "required_not_null", "complete_after_full_refresh", "fresh"}
@@ -203,7 +203,7 @@ def test_the_checks_run_on_postgresql(api_env, fresh_sandbox, postgres_warehouse
     import psycopg2
 
     warehouse, database = postgres_warehouse
-    definitions = build_definitions(warehouse=warehouse)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse)
 
     result = sync(warehouse, definitions, instance=instance, sync_type="full_refresh")
 

@@ -6,6 +6,7 @@ from dagster_dlt import DagsterDltResource
 from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions, defs
 from support_assets.defs.resources import SupportApiResource, WarehouseResource
+from support_assets.defs.sync_config import SyncConfig
 from support_assets_tests.helpers import offset_endpoint
 
 
@@ -13,14 +14,50 @@ def test_definitions_are_loadable():
     dg.Definitions.validate_loadable(defs)
 
 
-def test_one_asset_per_endpoint_in_the_support_api_group():
+RESOURCES = ["customer_support_data", "customers", "agents", "ticket_comments"]
+KEYS = [dg.AssetKey(["support_api", name]) for name in RESOURCES]
+
+
+def test_one_asset_per_resource_of_the_file_in_the_support_api_group():
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
 
-    assert list(specs) == [dg.AssetKey(["support_api", "customer_support_data"])]
-    spec = specs[dg.AssetKey(["support_api", "customer_support_data"])]
-    assert spec.group_name == "support_api"
-    assert spec.kinds == {"dlt", "duckdb"}
-    assert spec.description
+    assert sorted(specs) == sorted(KEYS)
+    for spec in specs.values():
+        assert spec.group_name == "support_api"
+        assert spec.kinds == {"dlt", "duckdb"}
+        assert spec.description
+
+
+def test_each_resource_syncs_in_a_step_of_its_own_in_the_pool():
+    ops = {assets.op.name: (set(assets.keys), assets.op.pool) for assets in defs.assets}
+
+    assert ops == {f"support_api__{name}": ({key}, "support_api") for name, key in zip(RESOURCES, KEYS)}
+
+
+def test_the_lineage_graph_shows_the_child_under_its_parent():
+    graph = defs.resolve_asset_graph()
+    tickets, customers, agents, comments = KEYS
+
+    assert graph.get(comments).parent_keys == {tickets}
+    assert graph.get(tickets).child_keys == {comments}
+    assert all(not graph.get(key).parent_keys for key in (tickets, customers, agents))
+
+
+def test_a_child_declared_by_a_resolve_param_depends_on_its_parent():
+    endpoints = [
+        offset_endpoint("customer_support_data", "/v1/resource"),
+        Endpoint.of(
+            "ticket_comments",
+            "/v1/resource/{ticket_id}/comments",
+            endpoint={"params": {"ticket_id": {"type": "resolve", "resource": "customer_support_data", "field": "id"}}},
+        ),
+    ]
+
+    graph = build_definitions(endpoints).resolve_asset_graph()
+
+    assert graph.get(dg.AssetKey(["support_api", "ticket_comments"])).parent_keys == {
+        dg.AssetKey(["support_api", "customer_support_data"])
+    }
 
 
 def test_resources_and_the_sync_job():
@@ -28,9 +65,8 @@ def test_resources_and_the_sync_job():
     assert isinstance(resources["dlt"], DagsterDltResource)
     assert isinstance(resources["support_api"], SupportApiResource)
     assert isinstance(resources["warehouse"], WarehouseResource)
-    assert defs.resolve_job_def("support_api_sync").asset_layer.executable_asset_keys == {
-        dg.AssetKey(["support_api", "customer_support_data"])
-    }
+    assert isinstance(resources["sync"], SyncConfig)
+    assert defs.resolve_job_def("support_api_sync").asset_layer.executable_asset_keys == set(KEYS)
 
 
 def test_the_api_key_is_not_part_of_the_resource_config():

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster_dlt.constants import META_KEY_PIPELINE
 
 from support_assets.defs.resources import PROJECT_ROOT
 
@@ -44,7 +45,9 @@ def describe(defs: dg.Definitions) -> dict:
             for spec in sorted(specs, key=lambda s: s.key.to_user_string())
         ],
         "asset_ops": [
-            {"op": assets.op.name, "pool": assets.op.pool, "keys": sorted(k.to_user_string() for k in assets.keys)}
+            {"op": assets.op.name, "pool": assets.op.pool, "keys": sorted(k.to_user_string() for k in assets.keys),
+             # the dlt pipeline whose state (incremental cursors) the op reads and writes
+             "dlt_pipeline": next(iter(assets.specs)).metadata[META_KEY_PIPELINE].pipeline_name}
             for assets in defs.assets
         ],
         "checks": [

@@ -15,7 +15,7 @@ from support_assets.defs.errors import classify, for_dagster, root_cause
 from support_assets.sources.http_session import ApiError
 from support_assets.defs.resources import SupportApiResource
 
-from support_assets_tests.helpers import failure_text
+from support_assets_tests.helpers import TICKETS_ONLY, failure_text
 
 BASE_URL = "http://api.test"
 URL = f"{BASE_URL}/v1/resource"
@@ -109,7 +109,7 @@ def test_permanent_api_errors_fail_without_retry_and_say_what_to_check(status, h
 
 def materialize(warehouse, monkeypatch, rules=FAST):
     monkeypatch.setenv("SUPPORT_API_KEY", "unit-test-key-0123456789")
-    definitions = build_definitions(warehouse=warehouse, retry=rules)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse, retry=rules)
     resources = {**definitions.resources, "support_api": SupportApiResource(base_url=BASE_URL)}
     return dg.materialize(list(definitions.assets), resources=resources, raise_on_error=False)
 

@@ -16,18 +16,18 @@ from support_assets.definitions import build_definitions
 from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import Fault
 
-from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, failure_text, rows, run_cli
 
 TICKETS = "support_api.customer_support_data"
 POSTGRES = "postgresql://postgres:trust@127.0.0.1:5432/postgres"
 
 
 def sync(warehouse, instance=None, **config):
-    definitions = build_definitions(warehouse=warehouse)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse)
     return dg.materialize(
         list(definitions.assets),
         resources={**definitions.resources, "warehouse": warehouse},
-        run_config={"ops": {"support_api": {"config": config}}},
+        run_config={"resources": {"sync": {"config": config}}},
         instance=instance,
         raise_on_error=False,
     )
@@ -258,7 +258,7 @@ def test_the_readme_cli_command_runs_a_full_refresh(api_env, sandbox, warehouse,
     result = run_cli(
         [
             DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*",
-            "--config-json", '{"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}',
+            "--config-json", '{"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}',
         ],
         cli_env,
     )

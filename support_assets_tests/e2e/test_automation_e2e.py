@@ -19,7 +19,7 @@ from support_assets_tests.helpers import DAGSTER, rows, run_cli
 TICKETS = "support_api.customer_support_data"
 POOL_QUERY = "{ instance { poolConfig { poolGranularity defaultPoolLimit } } }"
 POOL = {"poolGranularity": "op", "defaultPoolLimit": 1}
-FULL_REFRESH = {"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}
+FULL_REFRESH = {"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
 
 
@@ -31,25 +31,26 @@ def submit_pair(client, sandbox, delete: int) -> list[str]:
     ]
 
 
-def run_times(instance, run_id: str) -> tuple[float, float]:
+def run_times(instance, run_id: str) -> list[tuple[float, float]]:
     record = instance.get_run_record_by_id(run_id)
-    return record.start_time, record.end_time
+    return [(record.start_time, record.end_time)]
 
 
-def step_times(instance, run_id: str) -> tuple[float, float]:
-    """When the sync step started and ended, from the run's event log."""
-    events = instance.all_logs(run_id)
-    start = next(e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START)
-    end = next(e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS)
-    return start, end
+def step_times(instance, run_id: str) -> list[tuple[float, float]]:
+    """When each sync step (one per resource, `support_api__<name>`) started and ended."""
+    events = [e for e in instance.all_logs(run_id) if (e.step_key or "").startswith("support_api__")]
+    starts = {e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START}
+    ends = {e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS}
+    return [(starts[step], ends[step]) for step in starts]
 
 
 def assert_one_after_the_other(instance, run_ids: list[str], times):
+    """The runs succeeded, and no two of their intervals (`times`) overlapped."""
     statuses = [wait_finished(instance, run_id).status for run_id in run_ids]
     assert statuses == [dg.DagsterRunStatus.SUCCESS] * 2
-    intervals = [times(instance, run_id) for run_id in run_ids]
-    (_, end_a), (start_b, _) = sorted(intervals)
-    assert end_a <= start_b, f"overlapping syncs: {sorted(intervals)}"
+    intervals = sorted(interval for run_id in run_ids for interval in times(instance, run_id))
+    for (_, end_a), (start_b, _) in zip(intervals, intervals[1:]):
+        assert end_a <= start_b, f"overlapping syncs: {intervals}"
     return sorted((instance.get_run_record_by_id(r) for r in run_ids), key=lambda r: r.start_time)
 
 
@@ -167,7 +168,7 @@ def test_syncs_queue_in_the_pool_and_sensors_drive_and_report_them(
             # A failed sync reaches the failure sensor, which posts it to the webhook.
             failed = client.submit_job_execution(
                 "support_api_sync",
-                run_config={"ops": {"support_api": {"config": {"sync_type": "backfill"}}}},
+                run_config={"resources": {"sync": {"config": {"sync_type": "backfill"}}}},
             )
             assert wait_finished(instance, failed).status == dg.DagsterRunStatus.FAILURE
             posted = wait_for(lambda: [p for p in webhook.received if p["run_id"] == failed], 60, "the webhook")

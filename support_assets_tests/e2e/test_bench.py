@@ -62,6 +62,25 @@ def test_every_scenario_runs_and_leaves_every_record(tmp_path):
         assert name in report
 
 
+def test_the_collections_scenario_syncs_every_resource_and_counts_the_comments_per_changed_ticket(tmp_path):
+    plan = run.Plan(repeats=1, sizes=(), growth_records=None, collections_records=300)
+    log = []
+
+    run.measure(("collections",), 300, 0.0, 1, tmp_path, log)
+
+    [collections] = log
+    e = collections.extra
+    assert collections.rows == 300
+    assert list(e["per_endpoint"]) == ["customer_support_data", "customers", "agents", "ticket_comments"]
+    assert e["per_endpoint"]["customers"]["records"] == 5000  # the sandbox's default
+    assert e["full_comment_requests"] == 300  # one per ticket
+    # The changed tickets' comments, and those of the ticket at the stored cursor.
+    assert e["changed"] == 3 and e["changed_comment_requests"] == e["calm_comment_requests"] + 3
+    info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
+    report = run.table(log, plan, info)
+    assert "every resource, 300 tickets" in report and "per changed ticket" in report
+
+
 def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
     """The headline paths: floor (a) and the project through the real `dagster asset
     materialize`, and both through `dagster dev`'s GraphQL and daemon."""

@@ -21,8 +21,9 @@ def test_dg_list_defs_shows_the_assets_checks_job_schedules_sensors_and_resource
     result = run_cli([DG, "list", "defs", "--json"], cli_env)
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
-    assert [a["asset_key"] for a in listed["assets"]] == ["support_api/customer_support_data"]
-    assert listed["assets"][0]["kinds"] == ["dlt", "duckdb"]
+    names = ["agents", "customer_support_data", "customers", "ticket_comments"]
+    assert sorted(a["asset_key"] for a in listed["assets"]) == [f"support_api/{n}" for n in names]
+    assert all(a["kinds"] == ["dlt", "duckdb"] for a in listed["assets"])
     assert "support_api/customer_support_data:primary_key_unique" in {c["key"] for c in listed["asset_checks"]}
     assert [j["name"] for j in listed["jobs"]] == ["support_api_sync"]
     assert {s["name"]: s["cron_schedule"] for s in listed["schedules"]} == {
@@ -30,7 +31,7 @@ def test_dg_list_defs_shows_the_assets_checks_job_schedules_sensors_and_resource
         "support_api_full_refresh": "30 3 * * *",
     }
     assert {s["name"] for s in listed["sensors"]} == {"support_api_new_data", "support_api_sync_failure"}
-    assert {r["name"] for r in listed["resources"]} == {"dlt", "support_api", "warehouse"}
+    assert {r["name"] for r in listed["resources"]} == {"dlt", "support_api", "warehouse", "sync"}
 
 
 def test_dg_launch_materializes_the_asset_into_duckdb(cli_env, sandbox, tmp_path):

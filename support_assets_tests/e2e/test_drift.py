@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 
 from support_assets.sources.config_file import ENDPOINTS
+from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions
-from support_assets.sources.deletions import DELETED_COLUMN
 from support_assets.sources.drift import PassMonitor
 from support_assets.defs.resources import SupportApiResource
 from support_assets.sandbox import Drift, SandboxServer
@@ -41,13 +41,13 @@ def instance():
         yield instance
 
 
-def sync(sandbox, warehouse, instance, concurrency=8, endpoints=ENDPOINTS, **config):
+def sync(sandbox, warehouse, instance, concurrency=8, endpoints=ENDPOINTS[:1], **config):
     definitions = build_definitions(endpoints=endpoints, warehouse=warehouse)
     api = SupportApiResource(base_url=sandbox.url, page_concurrency=concurrency)
     return dg.materialize(
         list(definitions.assets),
         resources={**definitions.resources, "warehouse": warehouse, "support_api": api},
-        run_config={"ops": {"support_api": {"config": config}}},
+        run_config={"resources": {"sync": {"config": config}}},
         instance=instance,
         raise_on_error=False,
     )
@@ -231,11 +231,18 @@ def test_a_collection_that_changes_on_every_pass_ends_the_sync_and_the_next_one_
     assert leaks_in_files(api_key, tmp_path) == []
 
 
+def flagged_tickets() -> list[Endpoint]:
+    """The shipped tickets resource, plus a `deleted_at` column with dlt's `hard_delete` hint."""
+    tickets = ENDPOINTS[0]
+    deleted_at = {"data_type": "timestamp", "timezone": True, "hard_delete": True}
+    return [Endpoint({**tickets.resource, "columns": {**tickets.columns, "deleted_at": deleted_at}})]
+
+
 def test_flagged_deletions_leave_the_warehouse_on_the_next_incremental_sync(api_env, sandbox, warehouse, instance):
-    endpoints = [ENDPOINTS[0].__class__(**{**ENDPOINTS[0].__dict__, "deleted_field": "status", "deleted_value": "deleted"})]
+    endpoints = flagged_tickets()
     assert sync(sandbox, warehouse, instance, endpoints=endpoints).success
     for id in (3, 300, 700):
-        sandbox.store.soft_delete(id, field="status", value="deleted")
+        sandbox.store.soft_delete(id)  # sets deleted_at, still served
     sandbox.store.update(5, subject="still here")
 
     result = sync(sandbox, warehouse, instance, endpoints=endpoints)
@@ -244,16 +251,17 @@ def test_flagged_deletions_leave_the_warehouse_on_the_next_incremental_sync(api_
     held = warehouse_rows(warehouse)
     assert {3, 300, 700}.isdisjoint(held)
     assert held[5][0] == "still here" and len(held) == RECORDS - 3
-    assert rows(warehouse.duckdb_path, f"select count(*) from {TICKETS} where {DELETED_COLUMN}") == [(0,)]
+    assert rows(warehouse.duckdb_path, f"select count(deleted_at) from {TICKETS}") == [(0,)]
 
     # A full refresh leaves flagged records out as well.
     full = sync(sandbox, warehouse, instance, endpoints=endpoints, sync_type="full_refresh")
     assert full.success and set(warehouse_rows(warehouse)) == set(held)
 
 
-def test_a_deleted_at_timestamp_flags_deletions_too(api_env, sandbox, warehouse, instance):
-    endpoints = [ENDPOINTS[0].__class__(**{**ENDPOINTS[0].__dict__, "deleted_field": "deleted_at"})]
+def test_a_deleted_at_timestamp_deletes_a_row_the_warehouse_holds(api_env, sandbox, warehouse, instance):
+    endpoints = flagged_tickets()
     assert sync(sandbox, warehouse, instance, endpoints=endpoints).success
+    assert 42 in warehouse_rows(warehouse)
     sandbox.store.soft_delete(42)
 
     assert sync(sandbox, warehouse, instance, endpoints=endpoints).success
@@ -279,7 +287,7 @@ def test_the_dagster_cli_recovers_from_deletions_during_a_full_refresh(sandbox, 
 
     done = run_cli(
         [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*",
-         "--config-json", '{"ops": {"support_api": {"config": {"sync_type": "full_refresh"}}}}'],
+         "--config-json", '{"resources": {"sync": {"config": {"sync_type": "full_refresh"}}}}'],
         cli_env,
     )
 

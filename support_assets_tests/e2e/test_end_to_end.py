@@ -9,7 +9,7 @@ from support_assets.sources.settings import Endpoint
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import Fault
 
-from support_assets_tests.helpers import DAGSTER, failure_text, rows, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, failure_text, rows, run_cli
 from support_assets_tests.helpers import offset_endpoint
 
 TICKETS = "support_api.customer_support_data"
@@ -22,7 +22,7 @@ def materialize(definitions, warehouse):
 
 
 def test_materialize_loads_every_record_with_one_row_per_id(api_env, sandbox, warehouse):
-    result = materialize(build_definitions(), warehouse)
+    result = materialize(build_definitions(TICKETS_ONLY), warehouse)
 
     assert result.success
     db = warehouse.duckdb_path
@@ -36,11 +36,11 @@ def test_materialize_loads_every_record_with_one_row_per_id(api_env, sandbox, wa
 
 
 def test_a_second_sync_merges_updates_in_place(api_env, sandbox, warehouse):
-    assert materialize(build_definitions(), warehouse).success
+    assert materialize(build_definitions(TICKETS_ONLY), warehouse).success
     sandbox.store.update(7, subject="changed upstream")
     sandbox.store.add(5)
 
-    assert materialize(build_definitions(), warehouse).success
+    assert materialize(build_definitions(TICKETS_ONLY), warehouse).success
 
     db = warehouse.duckdb_path
     assert rows(db, f"select count(*), count(distinct id) from {TICKETS}") == [(255, 255)]
@@ -54,11 +54,11 @@ def another_process_can_write(duckdb_path) -> bool:
 
 
 def test_a_sync_holds_the_duckdb_file_only_while_it_runs(api_env, sandbox, warehouse):
-    assert materialize(build_definitions(), warehouse).success
+    assert materialize(build_definitions(TICKETS_ONLY), warehouse).success
     assert another_process_can_write(warehouse.duckdb_path)
 
     sandbox.faults.add(Fault(status=401, path="/v1/resource"))
-    assert not materialize(build_definitions(), warehouse).success
+    assert not materialize(build_definitions(TICKETS_ONLY), warehouse).success
     assert another_process_can_write(warehouse.duckdb_path)
 
 
@@ -94,13 +94,22 @@ def test_a_missing_key_fails_at_the_start_naming_both_ways_to_set_it(
     assert len(sandbox.requests) == 0
 
 
-def test_dagster_asset_materialize_cli_loads_every_record(cli_env, tmp_path, api_key):
+def test_dagster_asset_materialize_cli_loads_every_record(sandbox, cli_env, tmp_path, api_key):
     result = run_cli(
         [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"], cli_env
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert rows(tmp_path / "support.duckdb", f"select count(distinct id) from {TICKETS}") == [(250,)]
+    db = tmp_path / "support.duckdb"
+    assert rows(db, f"select count(distinct id) from {TICKETS}") == [(250,)]
+    # Every resource of the shipped file, each its own table.
+    comments = sandbox.stores["ticket_comments"]
+    expected = {
+        "customers": sandbox.stores["customers"].total,
+        "agents": sandbox.stores["agents"].total,
+        "ticket_comments": sum(len(comments.comments(t["id"])) for t in sandbox.store.all_records()),
+    }
+    assert {name: rows(db, f"select count(distinct id) from support_api.{name}")[0][0] for name in expected} == expected
     assert api_key not in result.stdout + result.stderr
 
 
@@ -118,9 +127,13 @@ def test_the_readme_main_job_command(cli_env, tmp_path, api_key):
 
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "synced support_api/customer_support_data (incremental) from the sandbox API" in lines
-    assert "  support_api.customer_support_data: 300 rows" in lines
-    assert "  checks: 4 passed" in lines
+    assert (
+        "synced 4 assets (incremental) from the sandbox API: customer_support_data, customers, agents, ticket_comments"
+        in lines
+    )
+    [counts] = [line for line in lines if line.startswith("  rows in support_api: ")]
+    assert counts.startswith("  rows in support_api: customer_support_data 300, customers 5000, agents 25, ticket_comments ")
+    assert "  checks: 14 passed" in lines
     assert f"data: {tmp_path / 'support.duckdb'} (dataset support_api)" in lines
     assert "UI: make ui (http://127.0.0.1:3000)" in lines
     assert len(lines) <= 8 and "STEP_START" not in result.stdout + result.stderr
@@ -132,4 +145,4 @@ def test_the_demo_shows_dagsters_event_stream_with_verbose(cli_env):
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "STEP_START" in result.stdout + result.stderr
-    assert "with 1 record\n" in result.stdout and "  support_api.customer_support_data: 1 row\n" in result.stdout
+    assert "with 1 ticket\n" in result.stdout and "  rows in support_api: customer_support_data 1, " in result.stdout

@@ -14,8 +14,10 @@ from support_assets.sandbox.faults import Fault
 from support_assets_tests.helpers import DAGSTER, run_cli, rows
 
 TICKETS = "support_api.customer_support_data"
-SYNC_STEP = "support_api"
-CHECK_STEPS = {"support_api_customer_support_data_checks"}
+RESOURCES = ("customer_support_data", "customers", "agents", "ticket_comments")
+SYNC_STEPS = {f"support_api__{name}": name for name in RESOURCES}  # one step per resource
+CHECK_STEPS = {f"support_api_{name}_checks": name for name in RESOURCES}
+TICKETS_STEP = "support_api__customer_support_data"
 MATERIALIZE = [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"]
 
 
@@ -80,13 +82,14 @@ def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, t
     home = tmp_path / "dagster_home"
     starts = step_events(home, dg.DagsterEventType.STEP_START)
     successes = step_events(home, dg.DagsterEventType.STEP_SUCCESS)
-    assert {e.step_key for e in starts} == {SYNC_STEP, *CHECK_STEPS, *column_schema_steps(starts)}
+    assert {e.step_key for e in starts} == {*SYNC_STEPS, *CHECK_STEPS, *column_schema_steps(starts)}
+    assert len(column_schema_steps(starts)) == len(RESOURCES)
     # One process for the whole run: the one that logged the run's start.
     (run_start,) = step_events(home, dg.DagsterEventType.RUN_START)
     assert {e.dagster_event.pid for e in starts + successes} == {run_start.dagster_event.pid}
-    # The checks read what the sync wrote: they start after it ended.
-    sync_end = next(e.timestamp for e in successes if e.step_key == SYNC_STEP)
-    assert all(e.timestamp >= sync_end for e in starts if e.step_key != SYNC_STEP)
+    # Each resource's checks read what its sync wrote: they start after it ended.
+    sync_end = {SYNC_STEPS[e.step_key]: e.timestamp for e in successes if e.step_key in SYNC_STEPS}
+    assert all(e.timestamp >= sync_end[CHECK_STEPS[e.step_key]] for e in starts if e.step_key in CHECK_STEPS)
     # And their results are recorded as the UI shows them.
     with dg.DagsterInstance.from_config(str(home)) as instance:
         key = dg.AssetKey(["support_api", "customer_support_data"])
@@ -98,11 +101,13 @@ def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, t
 
 def column_schema_steps(starts) -> set[str]:
     """Dagster names the column schema change check's op itself."""
-    return {e.step_key for e in starts if e.step_key not in {SYNC_STEP, *CHECK_STEPS}}
+    return {e.step_key for e in starts if e.step_key not in {*SYNC_STEPS, *CHECK_STEPS}}
 
 
 def test_with_multiprocess_every_step_gets_a_process_of_its_own(cli_env, tmp_path):
-    process = run_cli(MATERIALIZE, {**cli_env, "SUPPORT_EXECUTOR": "multiprocess"})
+    # The tickets alone: ~3 s of imports per step process on a small machine.
+    tickets = [*MATERIALIZE[:-1], "support_api/customer_support_data"]
+    process = run_cli(tickets, {**cli_env, "SUPPORT_EXECUTOR": "multiprocess"})
 
     assert process.returncode == 0, process.stderr[-3000:]
     home = tmp_path / "dagster_home"
@@ -113,8 +118,9 @@ def test_with_multiprocess_every_step_gets_a_process_of_its_own(cli_env, tmp_pat
 
 
 def test_retries_at_both_layers_keep_their_exact_counts_in_the_clis_process(sandbox, cli_env, tmp_path):
-    """503 on every page request: 4 HTTP attempts per op attempt, 4 op attempts (1 + 3
-    retries), then the run fails; every attempt in the CLI's process."""
+    """503 on every tickets page request: 4 HTTP attempts per op attempt, 4 op attempts (1 + 3
+    retries), then the tickets' step fails; every attempt in the CLI's process. Only that step
+    is retried: the customers and agents land, the comments (the tickets' child) are skipped."""
     sandbox.faults.add(Fault(status=503, path="/v1/resource", times=100))
     command = [*MATERIALIZE[:4], "support_assets_tests.helpers.fast_retry_location", *MATERIALIZE[5:]]
 
@@ -127,7 +133,10 @@ def test_retries_at_both_layers_keep_their_exact_counts_in_the_clis_process(sand
     restarts = step_events(home, dg.DagsterEventType.STEP_RESTARTED)
     failures = step_events(home, dg.DagsterEventType.STEP_FAILURE)
     assert (len(retries), len(restarts), len(failures)) == (3, 3, 1)
-    assert {e.step_key for e in retries + restarts + failures} == {SYNC_STEP}
+    assert {e.step_key for e in retries + restarts + failures} == {TICKETS_STEP}
+    started = {e.step_key for e in step_events(home, dg.DagsterEventType.STEP_START)}
+    assert {"support_api__customers", "support_api__agents"} <= started
+    assert "support_api__ticket_comments" not in started  # its parent failed: not executed
     (run_start,) = step_events(home, dg.DagsterEventType.RUN_START)
     assert {e.dagster_event.pid for e in retries + restarts + failures} == {run_start.dagster_event.pid}
     assert "the sync failed 4 times in a row" in process.stdout + process.stderr

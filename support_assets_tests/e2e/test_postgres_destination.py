@@ -6,7 +6,7 @@ import pytest
 from support_assets.definitions import build_definitions, warehouse_from_env
 from support_assets.defs.resources import WarehouseResource
 
-from support_assets_tests.helpers import failure_text
+from support_assets_tests.helpers import TICKETS_ONLY, failure_text
 from support_assets_tests.helpers.postgres import database
 
 TICKETS = "support_api.customer_support_data"
@@ -28,7 +28,7 @@ def pg_warehouse(monkeypatch, pg, tmp_path) -> WarehouseResource:
 
 
 def materialize(warehouse):
-    definitions = build_definitions(warehouse=warehouse)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse)
     return dg.materialize(list(definitions.assets), resources=definitions.resources, raise_on_error=False)
 
 

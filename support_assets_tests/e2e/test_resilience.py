@@ -11,7 +11,7 @@ from support_assets.sources.settings import RetryRules
 from support_assets.definitions import build_definitions
 from support_assets.sandbox import Fault
 
-from support_assets_tests.helpers import rows
+from support_assets_tests.helpers import TICKETS_ONLY, rows
 
 TICKETS = "support_api.customer_support_data"
 # Short waits; Retry-After values above max_wait are capped to it. A generous timeout,
@@ -21,7 +21,7 @@ NORMAL = Fault()  # answers normally; queued between faults to spread them over 
 
 
 def sync(warehouse, rules=FAST):
-    definitions = build_definitions(warehouse=warehouse, retry=rules)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse, retry=rules)
     return dg.materialize(list(definitions.assets), resources=definitions.resources, raise_on_error=False)
 
 

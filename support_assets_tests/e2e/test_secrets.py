@@ -20,10 +20,10 @@ import pytest
 
 from support_assets.sources.settings import RetryRules
 from support_assets.definitions import build_definitions
-from support_assets.defs.resources import SupportApiResource
-from support_assets.sandbox import Fault
+from support_assets.defs.resources import SupportApiResource, WarehouseResource
+from support_assets.sandbox import Fault, SandboxServer
 
-from support_assets_tests.helpers import DAGSTER, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, failure_text, run_cli
 from support_assets_tests.helpers.secret_scan import files_under, leaks_in_files, leaks_in_text
 
 FAST = RetryRules(backoff_factor=0.01, max_wait=0.05, request_timeout=10)
@@ -68,7 +68,7 @@ def test_the_key_is_nowhere_on_every_path_with_debug_logging(
     home.mkdir()
     instance = dg.DagsterInstance.local_temp(str(home), overrides=DEBUG_LOGS)
     rules = replace(FAST, request_timeout=0.3) if path == "timeout" else FAST
-    definitions = build_definitions(warehouse=warehouse, retry=rules)
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse, retry=rules)
     url = base_url() if base_url else sandbox.url
     resources = {**definitions.resources, "support_api": SupportApiResource(base_url=url)}
 
@@ -95,12 +95,63 @@ def test_the_key_is_nowhere_on_every_path_with_debug_logging(
     assert any("compute_logs" in str(p) for p in files_under(home))
     assert (tmp_path / "dlt" / "support_api" / "trace.pickle").exists()
 
-    assert not leaks_in_text(api_key, caplog.text), "in the DEBUG logs"
+    assert_no_key(api_key, caplog.text, raised, event_log, metadata, run, home, tmp_path)
+
+
+def assert_no_key(api_key, logs, raised, event_log, metadata, run, home, tmp_path):
+    assert not leaks_in_text(api_key, logs), "in the DEBUG logs"
     assert not leaks_in_text(api_key, raised), "in the exception or its traceback"
     assert not leaks_in_text(api_key, event_log), "in the event log"
     assert not leaks_in_text(api_key, metadata), "in the asset metadata"
     assert not leaks_in_text(api_key, dg.serialize_value(run)), "in the run's config, tags or record"
     assert leaks_in_files(api_key, home, tmp_path) == []
+
+
+# The new resources' paths: page numbers, a next link in the body (sent without the key),
+# a Link header per ticket's comments; each resource in a step and a dlt pipeline of its own.
+COMMENTS = "/v1/resource/*/comments"
+RESOURCE_PATHS = {
+    "every resource lands": ([], None),
+    "401 on the agents": ([Fault(status=401, path="/v1/agents")], "agents: the API rejected the key (401)"),
+    "5xx exhausted on the comments": (
+        [Fault(status=503, path=COMMENTS, times=16)], "ticket_comments: the API answered 503 Service Unavailable"
+    ),
+    "malformed page of customers": (
+        [Fault(body=b'{"data": [{"id": 1, "name": "Zo', path="/v1/customers")], "customers: BadApiResponse: customers (GET /v1/customers, page 1): the body is not valid JSON"
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(RESOURCE_PATHS))
+def test_the_key_is_nowhere_on_the_paths_of_every_resource(path, api_key, tmp_path, monkeypatch, caplog):
+    faults, expected_error = RESOURCE_PATHS[path]
+    monkeypatch.setenv("SUPPORT_API_KEY", api_key)
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    instance = dg.DagsterInstance.local_temp(str(home), overrides=DEBUG_LOGS)
+    warehouse = WarehouseResource(duckdb_path=str(tmp_path / "support.duckdb"), pipelines_dir=str(tmp_path / "dlt"))
+    definitions = build_definitions(warehouse=warehouse, retry=FAST)  # the shipped file: four resources
+    with SandboxServer(api_key=api_key, records=30, customers=120, agents=25) as sandbox:
+        for fault in faults:
+            sandbox.faults.add(fault)
+        resources = {**definitions.resources, "support_api": SupportApiResource(base_url=sandbox.url)}
+        result = dg.materialize(list(definitions.assets), resources=resources, instance=instance, raise_on_error=False)
+        served = {r.path for r in sandbox.requests}
+
+    raised = failure_text(result)
+    assert result.success == (expected_error is None)
+    if expected_error:
+        assert expected_error in raised
+    # The key went out on every route: page numbers, next links and Link headers included.
+    assert {"/v1/resource", "/v1/customers", "/v1/agents"} <= served
+    assert any(p.endswith("/comments") for p in served)
+    assert "api_key=***" in caplog.text
+    (run,) = instance.get_runs()
+    event_log = "\n".join(dg.serialize_value(record) for record in instance.all_logs(run.run_id))
+    metadata = "\n".join(repr(e.materialization.metadata) for e in result.get_asset_materialization_events())
+    assert_no_key(api_key, caplog.text, raised, event_log, metadata, run, home, tmp_path)
 
 
 @pytest.fixture
@@ -148,7 +199,9 @@ def test_a_failing_cli_run_with_the_key_in_dlt_secrets_toml_leaves_no_key(debug_
     output = result.stdout + result.stderr
     # Requests were made (so the key was found): a missing key fails before any.
     assert "connection refused (tried 4 times); the sync failed 4 times in a row" in output
-    assert output.count("STEP_UP_FOR_RETRY") == 3
+    # Each resource's step retried 3 times; the comments' step is skipped (its parent failed).
+    for step in ("support_api__customer_support_data", "support_api__customers", "support_api__agents"):
+        assert sum("STEP_UP_FOR_RETRY" in line and f" {step} " in line for line in output.splitlines()) == 3, step
     assert not leaks_in_text(api_key, output)
     assert (tmp_path / "dlt" / "support_api" / "trace.pickle").exists()
     assert leaks_in_files(api_key, tmp_path / "dlt", tmp_path / "dagster_home") == []

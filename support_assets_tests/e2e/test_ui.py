@@ -51,6 +51,7 @@ query Repository($selector: RepositorySelector!) {
         kinds
         jobNames
         isMaterializable
+        dependencyKeys { path }
         metadataEntries {
           label
           ... on TableSchemaMetadataEntry { schema { columns { name type } } }
@@ -172,6 +173,9 @@ def test_the_ui_shows_the_assets_with_their_definitions_and_the_automation(dev):
     # schema and checks when it has them, and every job, schedule and sensor.
     expected = expected_definitions()
     assert {key[-1] for key in nodes} == set(expected["specs"])
+    assert {"customer_support_data", "customers", "agents", "ticket_comments"} <= set(expected["specs"])
+    # The lineage graph draws the child under its parent.
+    assert nodes[(SOURCE_NAME, "ticket_comments")]["dependencyKeys"] == [{"path": TICKETS_KEY}]
     for key, node in nodes.items():
         spec = expected["specs"][key[-1]]
         assert key[0] == SOURCE_NAME and node["groupName"] == SOURCE_NAME
@@ -210,7 +214,7 @@ def test_materialize_through_the_webserver_loads_every_record(dev, sandbox, ui_a
     pids = {e.dagster_event.pid for e in events if e.dagster_event_type in (
         dg.DagsterEventType.RUN_START, dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)}
     steps = {e.step_key for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS}
-    assert len(pids) == 1 and {"support_api", "support_api_customer_support_data_checks"} <= steps
+    assert len(pids) == 1 and {"support_api__customer_support_data", "support_api_customer_support_data_checks"} <= steps
     pages = [r for r in sandbox.requests if r.path == TICKETS.path]
     assert pages and all(r.params["api_key"] == ui_api_key for r in pages)
     # The key went to the API and nowhere else: not the run's log, not dagster dev's
@@ -328,9 +332,12 @@ def test_the_readme_ui_command_serves_the_ui_against_the_sandbox(tmp_path):
         sys.executable, "-m", "support_assets.demo", "ui", "--port", str(port), "--records", "120"
     ]
 
+    names = ["customer_support_data", "customers", "agents", "ticket_comments"]
     with DagsterDev(env, tmp_path, command=command) as ui:
-        run_to_completion(ui, ui.launch_assets([TICKETS_KEY]))
+        run_to_completion(ui, ui.launch_assets([[SOURCE_NAME, name] for name in names]))
         assert f"Dagster UI on {ui.url}" in ui.log()
 
     db = tmp_path / "data" / "support.duckdb"
     assert rows(db, f"select count(*), count(distinct id) from {TICKETS_TABLE}") == [(120, 120)]
+    for name in names[1:]:  # every resource's table, from the one command
+        assert rows(db, f"select count(*) > 0 from {SOURCE_NAME}.{name}") == [(True,)], name

@@ -7,6 +7,7 @@ import dagster as dg
 from support_assets.sources.sync_plan import SyncType
 from support_assets.definitions import build_definitions
 from support_assets.defs.sync_config import sync_run_config
+from support_assets_tests.helpers import TICKETS_ONLY
 
 TICKETS = "support_api.customer_support_data"
 KEY = dg.AssetKey(["support_api", "customer_support_data"])
@@ -14,8 +15,8 @@ KEY = dg.AssetKey(["support_api", "customer_support_data"])
 
 def sync(warehouse, definitions=None, *, instance=None, sync_type=None, checks=True, selection=None):
     """Materializes the support_api assets (and their checks) in process, as an
-    incremental sync unless `sync_type` says otherwise."""
-    definitions = definitions or build_definitions(warehouse=warehouse)
+    incremental sync unless `sync_type` says otherwise; the tickets only by default."""
+    definitions = definitions or build_definitions(TICKETS_ONLY, warehouse=warehouse)
     nodes = [*definitions.assets, *(definitions.asset_checks if checks else ())]
     return dg.materialize(
         nodes,

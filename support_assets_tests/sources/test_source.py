@@ -122,7 +122,8 @@ def load(tmp_path, records):
             dataset_name="support_api",
             pipelines_dir=str(tmp_path / "dlt"),
         )
-        pipeline.run(support_api_source(BASE_URL, KEY), loader_file_format="parquet")
+        source = support_api_source(BASE_URL, KEY, resources=["customer_support_data"])
+        pipeline.run(source, loader_file_format="parquet")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as db:
         return db.sql(
             "select id, customer_id, subject from support_api.customer_support_data order by id"

@@ -10,7 +10,7 @@ from support_assets.definitions import build_definitions, warehouse_from_env
 from support_assets.defs.resources import WarehouseResource
 from support_assets.warehouse.warehouse_destination import DestinationError, destination_from_name, load_settings
 
-from support_assets_tests.helpers import failure_text
+from support_assets_tests.helpers import TICKETS_ONLY, failure_text
 from support_assets_tests.helpers.sync import every_event_text
 
 SENTINEL = "destination-secret-sentinel-93b4"
@@ -27,7 +27,7 @@ def no_dlt_settings(monkeypatch, tmp_path):
 def sync(monkeypatch, tmp_path, destination: str):
     monkeypatch.setenv("SUPPORT_DESTINATION", destination)
     monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path))
-    definitions = build_definitions(warehouse=warehouse_from_env())
+    definitions = build_definitions(TICKETS_ONLY, warehouse=warehouse_from_env())
     return dg.materialize(list(definitions.assets), resources=definitions.resources, raise_on_error=False)
 
 
