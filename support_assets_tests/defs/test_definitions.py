@@ -12,8 +12,15 @@ def test_definitions_are_loadable():
     dg.Definitions.validate_loadable(defs)
 
 
+def synced_keys(definitions: dg.Definitions) -> set[dg.AssetKey]:
+    """The assets a sync materializes; not the metrics (docs/metrics.md), nor the stubs of the
+    tables their dbt sources name where no endpoint syncs them."""
+    graph = definitions.resolve_asset_graph()
+    return {key for key in graph.materializable_asset_keys if key.path[0] == "support_api"}
+
+
 def test_one_asset_per_endpoint_in_the_support_api_group():
-    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs() if spec.key in synced_keys(defs)}
 
     assert list(specs) == [dg.AssetKey(["support_api", "customer_support_data"])]
     spec = specs[dg.AssetKey(["support_api", "customer_support_data"])]
@@ -41,9 +48,9 @@ def test_the_api_key_is_not_part_of_the_resource_config():
 def test_a_second_endpoint_is_one_more_line_of_configuration():
     endpoints = [Endpoint("customer_support_data", "/v1/resource"), Endpoint("customers", "/v1/customers")]
 
-    keys = build_definitions(endpoints).resolve_all_asset_keys()
+    keys = synced_keys(build_definitions(endpoints))
 
-    assert set(keys) == {
+    assert keys == {
         dg.AssetKey(["support_api", "customer_support_data"]),
         dg.AssetKey(["support_api", "customers"]),
     }
