@@ -83,7 +83,7 @@ def build_definitions(
         executor=executor_from_env(),
     )
     # The dbt models downstream of the sync (defs/metrics.py, docs/metrics.md).
-    return dg.Definitions.merge(defs, build_metrics_definitions(warehouse.destination))
+    return dg.Definitions.merge(defs, build_metrics_definitions(warehouse.destination, [e.name for e in endpoints]))
 
 
 defs = build_definitions()

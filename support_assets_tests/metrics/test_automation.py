@@ -11,6 +11,7 @@ from support_assets.defs.metrics import GROUP, build_metrics_definitions
 from support_assets.defs.resources import WarehouseResource
 from support_assets_tests.helpers.automation import wait_for
 from support_assets_tests.metrics import known_rows
+from support_assets_tests.metrics.endpoints import endpoints_with_metrics
 
 TICKET_METRICS = dg.AssetKey([GROUP, "ticket_metrics"])
 MODELS = {TICKET_METRICS, dg.AssetKey([GROUP, "daily_ticket_metrics"]), dg.AssetKey([GROUP, "customer_metrics"])}
@@ -43,7 +44,7 @@ def requested(result) -> set[dg.AssetKey]:
 
 
 def test_the_models_update_after_each_sync_and_only_then(warehouse):
-    defs = build_definitions(warehouse=warehouse)
+    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
     instance = dg.DagsterInstance.ephemeral()
     never_synced = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert requested(never_synced) == set()  # nothing to build on
@@ -61,7 +62,7 @@ def test_the_models_update_after_each_sync_and_only_then(warehouse):
 
 
 def test_the_models_do_not_update_while_a_blocking_check_upstream_failed(warehouse):
-    defs = build_definitions(warehouse=warehouse)
+    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
     instance = dg.DagsterInstance.ephemeral()
     before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     report_sync(instance, defs, failed={"primary_key_unique"})
@@ -77,7 +78,7 @@ def test_the_models_do_not_update_while_a_blocking_check_upstream_failed(warehou
 def test_the_models_do_not_update_while_a_sync_runs(tmp_path, api_env, sandbox):
     """A real sync of the sandbox, slowed down, running in another thread."""
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "support.duckdb"), pipelines_dir=str(tmp_path / "dlt"))
-    defs = build_definitions(warehouse=warehouse)
+    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
     (tmp_path / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
     before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -86,7 +87,8 @@ def test_the_models_do_not_update_while_a_sync_runs(tmp_path, api_env, sandbox):
     assert requested(ready) == MODELS
 
     sandbox.faults.latency = 0.3  # seconds per response: the sync takes a few seconds
-    sync_job = defs.resolve_job_def("support_api_sync")
+    # The sync of the default configuration, against the sandbox.
+    sync_job = build_definitions(warehouse=warehouse).resolve_job_def("support_api_sync")
     thread = threading.Thread(target=lambda: sync_job.execute_in_process(instance=instance, raise_on_error=False))
     thread.start()
     try:
@@ -113,7 +115,7 @@ def run_checks_and_models(tmp_path, extra_tickets) -> dg.ExecuteInProcessResult:
     path = str(tmp_path / "support.duckdb")
     known_rows.write_duckdb(path, extra_tickets=extra_tickets)
     warehouse = WarehouseResource(duckdb_path=path, pipelines_dir=str(tmp_path / "dlt"))
-    metrics = build_metrics_definitions("duckdb", known_rows.dbt_project_copy(tmp_path))
+    metrics = build_metrics_definitions("duckdb", project_dir=known_rows.dbt_project_copy(tmp_path))
     return dg.materialize(
         [*metrics.assets, *build_support_api_checks()],
         selection=dg.AssetSelection.groups(GROUP) | dg.AssetSelection.all_asset_checks(),

@@ -7,7 +7,8 @@ from datetime import timedelta
 import dagster as dg
 
 from support_assets.definitions import build_definitions
-from support_assets.defs.metrics import GROUP, METRICS_CONDITION
+from support_assets.defs.metrics import GROUP, METRICS_CONDITION, SOURCE_TABLES
+from support_assets_tests.metrics.endpoints import endpoints_with_metrics
 
 MODELS = {
     "ticket_metrics": {"support_api/customer_support_data", "support_api/ticket_comments"},
@@ -27,7 +28,7 @@ def upstream(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 
 
 def test_each_model_is_downstream_of_the_synced_tables(warehouse):
-    graph = build_definitions(warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
 
     for model, parents in MODELS.items():
         node = graph.get(dg.AssetKey([GROUP, model]))
@@ -39,6 +40,8 @@ def test_each_model_is_downstream_of_the_synced_tables(warehouse):
         checks = {key.name for key in graph.asset_check_keys if key.asset_key == node.key}
         assert f"unique_{model}_{'day' if model.startswith('daily') else model.split('_')[0] + '_id'}" in checks
         assert any(name.startswith("not_null_") for name in checks)
+    read = {p.path[1] for m in MODELS for p in graph.get(dg.AssetKey([GROUP, m])).parent_keys if p.path[0] == "support_api"}
+    assert read == set(SOURCE_TABLES)
     relationships = {key.name for key in graph.asset_check_keys if key.name.startswith("relationships_")}
     assert {name.split("__")[0] for name in relationships} == {
         "relationships_ticket_metrics_ticket_id",
@@ -51,13 +54,13 @@ def test_the_models_kinds_follow_the_warehouse(tmp_path, monkeypatch):
     from support_assets.defs.resources import WarehouseResource
 
     warehouse = WarehouseResource(destination="postgres", pipelines_dir=str(tmp_path / "dlt"))
-    graph = build_definitions(warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
     assert graph.get(dg.AssetKey([GROUP, "ticket_metrics"])).kinds == {"dbt", "postgres"}
 
 
 def test_the_synced_assets_have_a_freshness_policy_from_support_freshness_hours(warehouse, monkeypatch):
     monkeypatch.setenv("SUPPORT_FRESHNESS_HOURS", "6")
-    graph = build_definitions(warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
 
     synced = [node for node in graph.asset_nodes if node.group_name == "support_api"]
     assert synced
@@ -68,7 +71,7 @@ def test_the_synced_assets_have_a_freshness_policy_from_support_freshness_hours(
 
 
 def test_the_pk_and_not_null_checks_block_what_is_downstream(warehouse):
-    graph = build_definitions(warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
     blocking = {
         key.name for key in graph.asset_check_keys
         if key.asset_key.path[0] == "support_api" and graph.get(key).blocking

@@ -14,7 +14,7 @@ from support_assets_tests.metrics import known_rows
 
 
 def build(tmp_path, warehouse: WarehouseResource) -> dg.ExecuteInProcessResult:
-    metrics = build_metrics_definitions(warehouse.destination, known_rows.dbt_project_copy(tmp_path))
+    metrics = build_metrics_definitions(warehouse.destination, project_dir=known_rows.dbt_project_copy(tmp_path))
     return dg.materialize(
         list(metrics.assets),
         resources={**metrics.resources, "warehouse": warehouse},
@@ -119,5 +119,8 @@ def test_a_failing_dbt_test_fails_its_check_and_the_step(tmp_path):
     assert f"{GROUP}/customer_metrics" not in materialized
 
 
-def test_a_destination_without_a_dbt_target_has_no_metrics():
+def test_no_metrics_without_a_dbt_target_or_the_tables_the_models_read():
+    assert list(build_metrics_definitions("duckdb").assets)
     assert not list(build_metrics_definitions("sqlalchemy").assets or [])
+    # A configuration that does not sync comments: no first reply time to compute.
+    assert not list(build_metrics_definitions("duckdb", ["customer_support_data", "customers"]).assets or [])
