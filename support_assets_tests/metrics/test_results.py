@@ -2,6 +2,8 @@
 assets and dbt resource) on synced tables whose answers the test knows (known_rows.py), on a
 DuckDB file and on a PostgreSQL database of the test's own."""
 
+import os
+import uuid
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -10,6 +12,7 @@ import pytest
 from support_assets.defs.metrics import GROUP, build_metrics_definitions
 from support_assets.defs.resources import WarehouseResource
 from support_assets_tests.helpers import postgres
+from support_assets_tests.helpers.secret_scan import leaks_in_files, leaks_in_text
 from support_assets_tests.metrics import known_rows
 
 
@@ -88,18 +91,24 @@ def test_models_on_duckdb_give_the_known_answers(tmp_path):
 
 
 def test_models_on_postgres_give_the_known_answers(tmp_path, monkeypatch):
+    password = f"sentinel-password-{uuid.uuid4().hex}"  # trust auth accepts it; dbt gets it all the same
     with postgres.database("support_metrics_test") as database:
         connection = database.connect()
         known_rows.write_postgres(connection)
         connection.close()
         # How a user configures the PostgreSQL destination: dlt's own variable.
-        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", database.url)
+        url = database.url.replace(f"{postgres.USER}@", f"{postgres.USER}:{password}@")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
         warehouse = WarehouseResource(destination="postgres", pipelines_dir=str(tmp_path / "dlt"))
 
         result = build(tmp_path, warehouse)
 
         assert_materialized_with_checks(result)
         assert_known_answers(database.rows)
+    # The password reached dbt (DBT_ENV_SECRET_...) and nothing it or Dagster wrote.
+    assert not leaks_in_text(password, "\n".join(repr(event) for event in result.all_events))
+    assert not leaks_in_files(password, tmp_path / "dbt")
+    assert password not in os.environ.get("DBT_ENV_SECRET_SUPPORT_POSTGRES_PASSWORD", "")  # not left behind
 
 
 def test_a_failing_dbt_test_fails_its_check_and_the_step(tmp_path):
