@@ -79,10 +79,15 @@ def metrics_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
     """The dbt project, its manifest built first if it is missing or stale."""
     project = DbtProject(project_dir=project_dir)
     if _manifest_is_stale(project):
-        # What dagster-dbt's project.preparer runs, with this environment's dbt.
+        # What dagster-dbt's project.preparer runs, with this environment's dbt, into a folder
+        # of this process's own, then moved into place in one step: `dagster dev`'s code
+        # server and daemon load the code location at the same time.
+        own = project.target_path / f"parse-{os.getpid()}"
         DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
-            ["parse", "--quiet"], target_path=project.target_path
+            ["parse", "--quiet"], target_path=own
         ).wait()
+        os.replace(project.project_dir / own / "manifest.json", project.manifest_path)
+        shutil.rmtree(project.project_dir / own, ignore_errors=True)
     return project
 
 
