@@ -30,6 +30,7 @@ from ..warehouse.warehouse_destination import DestinationError
 from .resources import PROJECT_ROOT, WarehouseResource
 
 GROUP = "support_metrics"
+AUTOMATION_SENSOR = f"{GROUP}_automation"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 # The synced tables the models read (dbt/models/sources.yml; test_lineage.py keeps this true).
 SOURCE_TABLES = ("customer_support_data", "customers", "ticket_comments")
@@ -150,5 +151,16 @@ def build_metrics_definitions(
     project = metrics_project(project_dir)
     return dg.Definitions(
         assets=[build_metrics_assets(destination, project)],
+        # Evaluates METRICS_CONDITION (run by the daemon: `make ui`, `dagster dev`). Named and on
+        # from the start, where Dagster's implicit default sensor would start stopped.
+        sensors=[
+            dg.AutomationConditionSensorDefinition(
+                AUTOMATION_SENSOR,
+                target=dg.AssetSelection.groups(GROUP),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=30,
+                description="Updates the support metrics after each sync (docs/metrics.md).",
+            )
+        ],
         resources={"dbt": DbtCliResource(project_dir=project, target=destination, dbt_executable=DBT_EXECUTABLE)},
     )

@@ -25,6 +25,13 @@ query Graph($selector: RepositorySelector!) {
 """
 
 
+SENSOR = """
+query Sensor($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { status } } }
+}
+"""
+
+
 def freshness_state(instance: dg.DagsterInstance, key: dg.AssetKey):
     record = instance.get_freshness_state_records([key]).get(key)
     return record.freshness_state.value if record else None
@@ -66,6 +73,12 @@ def test_the_ui_graph_runs_from_the_sync_to_the_models(dev):
     }
     for table in ("customer_support_data", "customers", "ticket_comments"):
         assert graph[f"support_api/{table}"]["groupName"] == "support_api"  # synced, not stubs
+
+
+def test_the_metrics_automation_sensor_is_on_from_the_start(dev):
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": "support_metrics_automation"}
+    sensor = dev.graphql(SENSOR, {"selector": selector})["sensorOrError"]
+    assert sensor["sensorState"]["status"] == "RUNNING"
 
 
 def test_the_freshness_daemon_follows_the_policy(dev):

@@ -77,3 +77,12 @@ def test_the_pk_and_not_null_checks_block_what_is_downstream(warehouse):
         if key.asset_key.path[0] == "support_api" and graph.get(key).blocking
     }
     assert blocking == {"primary_key_unique", "required_not_null"}
+
+
+def test_a_sensor_that_is_on_from_the_start_evaluates_the_models_conditions(warehouse):
+    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
+    sensor = defs.resolve_sensor_def("support_metrics_automation")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    assert sensor.asset_selection.resolve(graph) == {dg.AssetKey([GROUP, m]) for m in MODELS}
