@@ -151,8 +151,8 @@ def build_metrics_definitions(
     project = metrics_project(project_dir)
     return dg.Definitions(
         assets=[build_metrics_assets(destination, project)],
-        # Evaluates METRICS_CONDITION (run by the daemon: `make ui`, `dagster dev`). Named and on
-        # from the start, where Dagster's implicit default sensor would start stopped.
+        # Evaluates METRICS_CONDITION (run by the daemon: `make ui`, `dagster dev`): named for
+        # the UI, and on from the start, with no click in the UI needed.
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 AUTOMATION_SENSOR,
