@@ -31,7 +31,7 @@ demo: $(STAMP) $(MANIFEST)
 ui: $(STAMP) $(MANIFEST)
 	$(BIN)/python -m support_assets.demo ui
 
-test: $(STAMP)
+test: $(STAMP) $(MANIFEST)
 	$(BIN)/pytest
 
 # Debian's Chromium for the browser test (needs root; skips when /usr/bin/chromium exists).
