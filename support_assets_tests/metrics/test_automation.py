@@ -134,7 +134,7 @@ def test_a_failing_blocking_check_stops_the_models_in_the_same_run(tmp_path):
     assert checks["primary_key_unique"].asset_key == dg.AssetKey(["support_api", "customer_support_data"])
     assert not result.get_asset_materialization_events()
     # dbt never ran: none of its tests reported, the unique test that would also catch it included.
-    assert not [name for name in checks if name.startswith(("unique_", "not_null_", "relationships_"))]
+    assert not [name for name in checks if name.startswith(("unique_", "not_null_", "ticket_metrics_", "customer_metrics_"))]
 
 
 def test_with_passing_blocking_checks_the_same_run_builds_the_models(tmp_path):

@@ -42,11 +42,11 @@ def test_each_model_is_downstream_of_the_synced_tables(warehouse):
         assert any(name.startswith("not_null_") for name in checks)
     read = {p.path[1] for m in MODELS for p in graph.get(dg.AssetKey([GROUP, m])).parent_keys if p.path[0] == "support_api"}
     assert read == set(SOURCE_TABLES)
-    relationships = {key.name for key in graph.asset_check_keys if key.name.startswith("relationships_")}
-    assert {name.split("__")[0] for name in relationships} == {
-        "relationships_ticket_metrics_ticket_id",
-        "relationships_ticket_metrics_customer_id",
-        "relationships_customer_metrics_customer_id",
+    relationships = {key.name for key in graph.asset_check_keys if "_in_" in key.name}
+    assert relationships == {
+        "ticket_metrics_ticket_in_tickets",
+        "ticket_metrics_customer_in_customers",
+        "customer_metrics_customer_in_customers",
     }
 
 

@@ -72,7 +72,7 @@ def assert_materialized_with_checks(result: dg.ExecuteInProcessResult) -> None:
     assert len(checks) == 15
     failed = {name: outcome for name, outcome in checks.items() if not outcome[0]}
     assert failed == {
-        "relationships_ticket_metrics_customer_id__id__source_support_api_customers_": (False, "WARN")
+        "ticket_metrics_customer_in_customers": (False, "WARN")
     }
 
 
