@@ -86,7 +86,7 @@ def test_the_models_do_not_update_while_a_sync_runs(tmp_path, api_env, sandbox):
     ready = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
     assert requested(ready) == MODELS
 
-    sandbox.faults.latency = 0.3  # seconds per response: the sync takes a few seconds
+    sandbox.faults.latency = 1.5  # seconds per response: the sync outlasts the evaluation
     # The sync of the default configuration, against the sandbox.
     sync_job = build_definitions(warehouse=warehouse).resolve_job_def("support_api_sync")
     thread = threading.Thread(target=lambda: sync_job.execute_in_process(instance=instance, raise_on_error=False))
