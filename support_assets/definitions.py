@@ -12,6 +12,7 @@ from .defs.assets import build_support_api_assets
 from .defs.checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
 from .defs.executor import executor_from_env
 from .defs.jobs import build_sync_job
+from .defs.metrics import build_metrics_definitions
 from .defs.resources import DATA_DIR, SupportApiResource, WarehouseResource
 from .defs.schedules import build_schedules
 from .defs.sensors import build_failure_sensor, build_new_data_sensor
@@ -33,8 +34,8 @@ def warehouse_from_env() -> WarehouseResource:
 
 
 def freshness_limit_from_env() -> datetime.timedelta:
-    """SUPPORT_FRESHNESS_HOURS: how old the newest `updated_at` may be before the
-    freshness check warns."""
+    """SUPPORT_FRESHNESS_HOURS: how long after the last sync the synced assets' freshness
+    policy fails, and how old the newest `updated_at` may be before the fresh check warns."""
     value = os.environ.get("SUPPORT_FRESHNESS_HOURS")
     if not value:
         return DEFAULT_FRESHNESS_LIMIT
@@ -58,10 +59,16 @@ def build_definitions(
     warehouse = warehouse or warehouse_from_env()
     automation = automation or automation_from_env()
     assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)
+    freshness_limit = freshness_limit_from_env()
+    # Dagster's own freshness on the synced tables: FAIL when no sync landed within the window.
+    assets = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness_limit)),
+        assets,
+    )
     sync_job = build_sync_job(retry)
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=assets,
-        asset_checks=build_support_api_checks(endpoints, freshness_limit_from_env()),
+        asset_checks=build_support_api_checks(endpoints, freshness_limit),
         jobs=[sync_job],
         schedules=build_schedules(sync_job, automation),
         sensors=[
@@ -80,6 +87,8 @@ def build_definitions(
         # when SUPPORT_CELERY_BROKER_URL is set (executor.py).
         executor=executor_from_env(),
     )
+    # The dbt models downstream of the sync (defs/metrics.py, docs/metrics.md).
+    return dg.Definitions.merge(defs, build_metrics_definitions(warehouse.destination, [e.name for e in endpoints]))
 
 
 defs = build_definitions()

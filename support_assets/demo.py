@@ -21,6 +21,7 @@ from .defs.resources import DATA_DIR, PROJECT_ROOT
 from .sandbox import SandboxServer
 from .sources.config_file import load_endpoints
 from .sources.progress import plural
+from .sources.settings import SOURCE_NAME
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
@@ -57,6 +58,34 @@ def table_counts(duckdb_path: str, dataset: str) -> dict[str, int]:
         return {name: db.execute(f'select count(*) from "{dataset}"."{name}"').fetchone()[0] for (name,) in tables}
 
 
+def metric_lines(duckdb_path: str) -> list[str]:
+    """The dbt models' headline numbers (docs/metrics.md); none when they were not built."""
+    with duckdb.connect(duckdb_path, read_only=True) as db:
+        built = db.execute(
+            "select count(*) from information_schema.tables where table_schema = 'support_metrics'"
+        ).fetchone()[0]
+        if not built:
+            return []
+        median, replied = db.execute(
+            "select percentile_cont(0.5) within group (order by first_reply_hours), count(first_reply_hours)"
+            " from support_metrics.ticket_metrics"
+        ).fetchone()
+        day, backlog, opened, solved = db.execute(
+            "select day, backlog, opened, solved from support_metrics.daily_ticket_metrics order by day desc limit 1"
+        ).fetchone() or (None, 0, 0, 0)
+        top = db.execute(
+            "select name, tickets from support_metrics.customer_metrics order by tickets desc, customer_id limit 1"
+        ).fetchone()
+    lines = [
+        f"  median first reply: {median:.1f} h over {plural(replied, 'replied ticket')}"
+        if median is not None else "  median first reply: no ticket has an agent's reply yet",
+        f"  backlog today ({day}): {plural(backlog, 'open ticket')} ({opened} opened, {solved} solved)",
+    ]
+    if top:
+        lines.append(f"  most tickets: {top[0]} ({plural(top[1], 'ticket')})")
+    return lines
+
+
 def run_summary(home: Path) -> tuple[list[str], list[str], dict[str, list[str]]]:
     """What the last run of the instance at `home` did: the resources it materialized, their
     sync types, and its checks' names by result (passed, warned, failed)."""
@@ -69,6 +98,8 @@ def run_summary(home: Path) -> tuple[list[str], list[str], dict[str, list[str]]]
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         ).records:
             materialization = record.event_log_entry.asset_materialization
+            if materialization.asset_key.path[0] != SOURCE_NAME:
+                continue  # the metrics' models: their numbers come after the tables
             synced.append(materialization.asset_key.path[-1])
             sync_type = materialization.metadata.get("sync_type")
             if sync_type is not None and sync_type.value not in sync_types:
@@ -120,6 +151,10 @@ def run(records: int, verbose: bool = False) -> int:
         if names
     ]
     print(f"  checks: {'; '.join(outcomes) or 'none ran'}")
+    if warehouse.destination == "duckdb":
+        lines = metric_lines(warehouse.duckdb_path)
+        if lines:
+            print("metrics (dbt models in support_metrics, docs/metrics.md):", *lines, sep="\n")
     print(f"data: {warehouse.duckdb_path} (dataset {warehouse.dataset_name})")
     print("UI: make ui (http://127.0.0.1:3000)")
     return 0

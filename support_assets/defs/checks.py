@@ -87,9 +87,12 @@ def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) ->
     required = required_columns(endpoint)
     fresh_column = endpoint.cursor_field
     specs = [
-        dg.AssetCheckSpec(UNIQUE, asset=key, description=f"No two rows share the primary key `{pk}`."),
+        # Blocking: a failure keeps the metrics (metrics.py) from building on the bad table.
         dg.AssetCheckSpec(
-            NOT_NULL, asset=key, description=f"No null in {', '.join(f'`{c}`' for c in required)}."
+            UNIQUE, asset=key, description=f"No two rows share the primary key `{pk}`.", blocking=True
+        ),
+        dg.AssetCheckSpec(
+            NOT_NULL, asset=key, description=f"No null in {', '.join(f'`{c}`' for c in required)}.", blocking=True
         ),
     ]
     if gives_total(endpoint):

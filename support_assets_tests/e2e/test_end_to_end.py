@@ -121,8 +121,9 @@ def test_dagster_definitions_validate(cli_env):
 
 def test_the_readme_main_job_command(cli_env, tmp_path, api_key):
     """`make demo` runs `python -m support_assets.demo run`; this runs that command. Its
-    output is the short summary: what was synced, rows per table, the checks (all passing
-    on the sandbox's recent data, `fresh` included), where the data is, how to open the UI."""
+    output is the short summary: what was synced, rows per table, the checks (none failing
+    on the sandbox's recent data, `fresh` included), the metrics, where the data is, how to
+    open the UI."""
     result = run_cli([sys.executable, "-m", "support_assets.demo", "run", "--records", "300"], cli_env)
 
     assert result.returncode == 0, result.stderr[-3000:]
@@ -133,10 +134,15 @@ def test_the_readme_main_job_command(cli_env, tmp_path, api_key):
     )
     [counts] = [line for line in lines if line.startswith("  rows in support_api: ")]
     assert counts.startswith("  rows in support_api: customer_support_data 300, customers 5000, agents 25, ticket_comments ")
-    assert "  checks: 14 passed" in lines
+    [checks] = [line for line in lines if line.startswith("  checks: ")]
+    assert "passed" in checks and "failed" not in checks
     assert f"data: {tmp_path / 'support.duckdb'} (dataset support_api)" in lines
     assert "UI: make ui (http://127.0.0.1:3000)" in lines
-    assert len(lines) <= 8 and "STEP_START" not in result.stdout + result.stderr
+    # The metrics' headline numbers (docs/metrics.md), after the sync's summary.
+    assert "metrics (dbt models in support_metrics, docs/metrics.md):" in lines
+    assert any(line.startswith("  median first reply: ") for line in lines)
+    assert any(line.startswith("  backlog today (") for line in lines)
+    assert len(lines) <= 14 and "STEP_START" not in result.stdout + result.stderr
     assert rows(tmp_path / "support.duckdb", f"select count(*) from {TICKETS}") == [(300,)]
 
 
