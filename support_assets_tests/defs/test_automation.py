@@ -95,7 +95,8 @@ def test_the_code_location_holds_the_schedules_and_sensors():
     definitions = build_definitions(automation=AutomationSettings())
 
     assert {s.name for s in definitions.schedules} == {"support_api_incremental", "support_api_full_refresh"}
-    assert {s.name for s in definitions.sensors} == {NEW_DATA_SENSOR, FAILURE_SENSOR}
+    # and the metrics' automation sensor (docs/metrics.md)
+    assert {s.name for s in definitions.sensors} == {NEW_DATA_SENSOR, FAILURE_SENSOR, "support_metrics_automation"}
     assert definitions.resolve_sensor_def(NEW_DATA_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
     assert definitions.resolve_sensor_def(FAILURE_SENSOR).default_status == dg.DefaultSensorStatus.RUNNING
 

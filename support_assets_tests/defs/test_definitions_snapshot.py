@@ -47,7 +47,7 @@ def describe(defs: dg.Definitions) -> dict:
         "asset_ops": [
             {"op": assets.op.name, "pool": assets.op.pool, "keys": sorted(k.to_user_string() for k in assets.keys),
              # the dlt pipeline whose state (incremental cursors) the op reads and writes
-             "dlt_pipeline": next(iter(assets.specs)).metadata[META_KEY_PIPELINE].pipeline_name}
+             "dlt_pipeline": getattr(next(iter(assets.specs)).metadata.get(META_KEY_PIPELINE), "pipeline_name", None)}
             for assets in defs.assets
         ],
         "checks": [

@@ -11,7 +11,7 @@ from support_assets.defs.metrics import GROUP, build_metrics_definitions
 from support_assets.defs.resources import WarehouseResource
 from support_assets_tests.helpers.automation import wait_for
 from support_assets_tests.metrics import known_rows
-from support_assets_tests.metrics.endpoints import endpoints_with_metrics
+from support_assets.sources.config_file import ENDPOINTS
 
 TICKET_METRICS = dg.AssetKey([GROUP, "ticket_metrics"])
 MODELS = {TICKET_METRICS, dg.AssetKey([GROUP, "daily_ticket_metrics"]), dg.AssetKey([GROUP, "customer_metrics"])}
@@ -44,7 +44,7 @@ def requested(result) -> set[dg.AssetKey]:
 
 
 def test_the_models_update_after_each_sync_and_only_then(warehouse):
-    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS, warehouse=warehouse)
     instance = dg.DagsterInstance.ephemeral()
     never_synced = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert requested(never_synced) == set()  # nothing to build on
@@ -62,7 +62,7 @@ def test_the_models_update_after_each_sync_and_only_then(warehouse):
 
 
 def test_the_models_do_not_update_while_a_blocking_check_upstream_failed(warehouse):
-    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS, warehouse=warehouse)
     instance = dg.DagsterInstance.ephemeral()
     before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     report_sync(instance, defs, failed={"primary_key_unique"})
@@ -78,7 +78,7 @@ def test_the_models_do_not_update_while_a_blocking_check_upstream_failed(warehou
 def test_the_models_do_not_update_while_a_sync_runs(tmp_path, api_env, sandbox):
     """A real sync of the sandbox, slowed down, running in another thread."""
     warehouse = WarehouseResource(duckdb_path=str(tmp_path / "support.duckdb"), pipelines_dir=str(tmp_path / "dlt"))
-    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS, warehouse=warehouse)
     (tmp_path / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
     before = dg.evaluate_automation_conditions(defs=defs, instance=instance)

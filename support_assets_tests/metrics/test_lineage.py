@@ -8,7 +8,7 @@ import dagster as dg
 
 from support_assets.definitions import build_definitions
 from support_assets.defs.metrics import GROUP, METRICS_CONDITION, SOURCE_TABLES
-from support_assets_tests.metrics.endpoints import endpoints_with_metrics
+from support_assets.sources.config_file import ENDPOINTS
 
 MODELS = {
     "ticket_metrics": {"support_api/customer_support_data", "support_api/ticket_comments"},
@@ -28,7 +28,7 @@ def upstream(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 
 
 def test_each_model_is_downstream_of_the_synced_tables(warehouse):
-    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(ENDPOINTS, warehouse=warehouse).resolve_asset_graph()
 
     for model, parents in MODELS.items():
         node = graph.get(dg.AssetKey([GROUP, model]))
@@ -54,13 +54,13 @@ def test_the_models_kinds_follow_the_warehouse(tmp_path, monkeypatch):
     from support_assets.defs.resources import WarehouseResource
 
     warehouse = WarehouseResource(destination="postgres", pipelines_dir=str(tmp_path / "dlt"))
-    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(ENDPOINTS, warehouse=warehouse).resolve_asset_graph()
     assert graph.get(dg.AssetKey([GROUP, "ticket_metrics"])).kinds == {"dbt", "postgres"}
 
 
 def test_the_synced_assets_have_a_freshness_policy_from_support_freshness_hours(warehouse, monkeypatch):
     monkeypatch.setenv("SUPPORT_FRESHNESS_HOURS", "6")
-    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(ENDPOINTS, warehouse=warehouse).resolve_asset_graph()
 
     synced = [node for node in graph.asset_nodes if node.group_name == "support_api"]
     assert synced
@@ -71,7 +71,7 @@ def test_the_synced_assets_have_a_freshness_policy_from_support_freshness_hours(
 
 
 def test_the_pk_and_not_null_checks_block_what_is_downstream(warehouse):
-    graph = build_definitions(endpoints_with_metrics(), warehouse=warehouse).resolve_asset_graph()
+    graph = build_definitions(ENDPOINTS, warehouse=warehouse).resolve_asset_graph()
     blocking = {
         key.name for key in graph.asset_check_keys
         if key.asset_key.path[0] == "support_api" and graph.get(key).blocking
@@ -80,7 +80,7 @@ def test_the_pk_and_not_null_checks_block_what_is_downstream(warehouse):
 
 
 def test_a_sensor_that_is_on_from_the_start_evaluates_the_models_conditions(warehouse):
-    defs = build_definitions(endpoints_with_metrics(), warehouse=warehouse)
+    defs = build_definitions(ENDPOINTS, warehouse=warehouse)
     sensor = defs.resolve_sensor_def("support_metrics_automation")
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
