@@ -256,8 +256,12 @@ def test_the_child_asks_for_the_comments_of_the_tickets_changed_since_its_own_la
     # ...which is not the child's: it still asks for the comments of tickets 7 and 9, and of
     # none of the other tickets but those at its cursor.
     sandbox.requests.clear()
-    assert materialize(instance, "ticket_comments").success
+    child = materialize(instance, "ticket_comments")
+    assert child.success
     assert set(comment_requests(sandbox)) == {7, 9} | at_cursor
+    [event] = child.get_asset_materialization_events()
+    newest = max(t["updated_at"] for t in sandbox.store.all_records())
+    assert event.materialization.metadata["parent_cursor_after"].value == newest
     assert duckdb_ids(location_env, ["ticket_comments"])["ticket_comments"] == upstream(sandbox)["ticket_comments"]
 
     # Nothing changed since: the next incremental sync of the child asks only for those at its cursor.
