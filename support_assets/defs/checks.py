@@ -5,8 +5,8 @@ their own from the UI.
 - primary_key_unique: no two rows share the primary key (the merge's promise).
 - required_not_null: the primary key and the columns the config file declares
   `nullable: false` hold no null.
-- complete_after_full_refresh, on resources whose API gives a total (offset and
-  page-number paginators, not a child): after a full refresh the row count equals the
+- complete_after_full_refresh, on resources whose API gives a count of records (an
+  offset paginator reading `total`, not a child): after a full refresh the row count equals the
   API's `total` that sync saw; skipped after other sync types, whose `total` counts only
   the records they asked for.
 - fresh (WARN), on resources with an incremental cursor: the newest value of the
@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Optional
 import dagster as dg
 
 from ..sources.config_file import ENDPOINTS
+from ..sources.paging import Paging
 from ..sources.settings import SOURCE_NAME, Endpoint
 from ..warehouse.queries import Warehouse
 from ..sources.progress import plural
@@ -64,10 +65,6 @@ def build_support_api_checks(
     return [*(_endpoint_checks(endpoint, freshness_limit) for endpoint in endpoints), *schema_changes]
 
 
-# Paginators that read the API's count of matching records (`total`) as they page.
-PAGINATORS_WITH_TOTAL = ("offset", "page_number")
-
-
 def required_columns(endpoint: Endpoint) -> tuple[str, ...]:
     """The primary key and the columns the config file declares `nullable: false`."""
     declared = [name for name, hint in endpoint.columns.items() if hint.get("nullable") is False]
@@ -75,9 +72,10 @@ def required_columns(endpoint: Endpoint) -> tuple[str, ...]:
 
 
 def gives_total(endpoint: Endpoint) -> bool:
-    """Whether a full refresh of the resource learns the API's `total`: a child's requests each
-    count one parent's children, and a next link carries no count."""
-    return endpoint.parent is None and endpoint.paginator.get("type") in PAGINATORS_WITH_TOTAL
+    """Whether a full refresh of the resource learns the API's count of its records: an offset
+    paginator reading a `total` (paging.py). A child's requests each count one parent's
+    children; a page-number paginator reads a count of pages; a next link carries no count."""
+    return endpoint.parent is None and Paging.of(endpoint).total_field is not None
 
 
 def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) -> dg.AssetChecksDefinition:

@@ -22,6 +22,7 @@ DEFAULT_LOOKBACK_SECONDS = 600
 # Materialization metadata read by the new-data sensor (sensors.py).
 CURSOR_KEY = "cursor_after"  # written by metadata.py
 CURSOR_FIELD_KEY = "cursor_field"
+PARENT_CURSOR_KEY = "parent_cursor_after"
 # The Dagster resource key of SyncConfig: `{"resources": {"sync": {"config": {...}}}}`.
 SYNC_RESOURCE = "sync"
 
@@ -122,6 +123,10 @@ def with_cursor_metadata(
         cursor = incremental_cursor(pipeline.state, endpoint.name)
         # The sync type and the cursor itself are in metadata.py's keys already.
         extra: dict[str, Any] = {CURSOR_FIELD_KEY: endpoint.cursor_field}
+        if endpoint.parent:
+            # The child's own copy of its parent's cursor: its next incremental sync asks for
+            # the children of the parents changed after it.
+            extra[PARENT_CURSOR_KEY] = incremental_cursor(pipeline.state, endpoint.parent)
         if log:
             log(f"{endpoint.name}: {plan.sync_type.value} sync done, cursor {endpoint.cursor_field} = {cursor}")
         yield dg.MaterializeResult(

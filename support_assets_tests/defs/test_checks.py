@@ -248,3 +248,21 @@ def test_dagster_asset_materialize_runs_the_checks_after_the_sync(cli_env, tmp_p
         "complete_after_full_refresh": AssetCheckExecutionRecordStatus.PLANNED,  # skipped
         "column_schema_change": AssetCheckExecutionRecordStatus.SUCCEEDED,
     }
+
+
+def test_each_resource_of_the_file_gets_the_checks_its_declarations_allow():
+    """Completeness where the API counts the records (offset `total`), freshness where a cursor
+    is declared, not null on the key and the `nullable: false` columns."""
+    specs = {}
+    for checks_def in build_support_api_checks():
+        for spec in checks_def.check_specs:
+            specs.setdefault(spec.asset_key.path[-1], {})[spec.name] = spec.description
+
+    assert {name: set(checks) - {"column_schema_change"} for name, checks in specs.items()} == {
+        "customer_support_data": OWN_CHECKS,
+        "customers": {"primary_key_unique", "required_not_null", "fresh"},
+        "agents": {"primary_key_unique", "required_not_null"},
+        "ticket_comments": {"primary_key_unique", "required_not_null"},
+    }
+    assert specs["ticket_comments"]["required_not_null"] == "No null in `id`, `ticket_id`, `author_id`."
+    assert all("column_schema_change" in checks for checks in specs.values())

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from support_assets_tests.helpers.deployment import Background, deployment_env, require_service, wait_for
-from support_assets_tests.helpers import DAGSTER, run_cli
+from support_assets_tests.helpers import DAGSTER, run_cli, tickets_only_config
 from support_assets_tests.helpers.postgres import database
 
 DAGSTER_CELERY = DAGSTER.replace("/dagster", "/dagster-celery")
@@ -80,6 +80,9 @@ def env(tmp_path, pg, sandbox, api_key, broker, monkeypatch):
         **deployment_env(tmp_path, pg, sandbox.url, api_key),
         "SUPPORT_CELERY_BROKER_URL": broker.url,
         "SUPPORT_CELERY_QUEUE": broker.queue,
+        # The tickets alone: one sync step per run, which these tests follow through the broker
+        # (every resource's step on a worker: the same path, four times).
+        "SUPPORT_API_CONFIG": str(tickets_only_config(tmp_path / "tickets.yaml")),
     }
     # So that this process can open the instance too (dagster.yaml reads DAGSTER_PG_*).
     for name, value in env.items():

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from support_assets.definitions import build_definitions
+from support_assets.defs.sensors import FAILURE_SENSOR, failure_cause
 from support_assets.defs.resources import WarehouseResource
 from support_assets.sandbox import Fault, SandboxServer
 from support_assets.sources.config_file import DEFAULT_CONFIG
@@ -186,6 +187,12 @@ def test_a_failing_resource_fails_only_its_step_and_only_it_is_retried(case, loc
     path = "comments" if failing == "ticket_comments" else f"/v1/{failing}"
     assert paths(sandbox)[path] == requests
     assert api_key not in failure_text(result)
+    # The failure sensor reports the run with the failed resource's cause.
+    context = dg.build_run_status_sensor_context(
+        sensor_name=FAILURE_SENSOR, dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()
+    assert failure_cause(context).startswith(f"Failure: {failing}: ")
 
 
 def test_re_execution_from_failure_runs_only_the_failed_step(location_env, sandbox, instance):
@@ -249,8 +256,12 @@ def test_the_child_asks_for_the_comments_of_the_tickets_changed_since_its_own_la
     # ...which is not the child's: it still asks for the comments of tickets 7 and 9, and of
     # none of the other tickets but those at its cursor.
     sandbox.requests.clear()
-    assert materialize(instance, "ticket_comments").success
+    child = materialize(instance, "ticket_comments")
+    assert child.success
     assert set(comment_requests(sandbox)) == {7, 9} | at_cursor
+    [event] = child.get_asset_materialization_events()
+    newest = max(t["updated_at"] for t in sandbox.store.all_records())
+    assert event.materialization.metadata["parent_cursor_after"].value == newest
     assert duckdb_ids(location_env, ["ticket_comments"])["ticket_comments"] == upstream(sandbox)["ticket_comments"]
 
     # Nothing changed since: the next incremental sync of the child asks only for those at its cursor.

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from support_assets.defs.resources import PROJECT_ROOT
-from support_assets.sources.config_file import ENDPOINTS
+from support_assets.sources.config_file import DEFAULT_CONFIG, ENDPOINTS
 from support_assets.sources.settings import Endpoint
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -23,6 +24,14 @@ def offset_endpoint(name: str, path: str, **resource) -> Endpoint:
         "incremental": {"cursor_path": "updated_at", "start_param": "updated_since", "end_param": "updated_before"},
     }
     return Endpoint.of(name, path, endpoint=endpoint, **resource)
+
+
+def tickets_only_config(path: Path) -> Path:
+    """A SUPPORT_API_CONFIG file of the shipped file's tickets alone, written at `path`."""
+    document = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    document["resources"] = document["resources"][:1]
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    return path
 
 
 def run_cli(args, env, timeout=300) -> subprocess.CompletedProcess:
