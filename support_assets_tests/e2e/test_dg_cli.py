@@ -22,16 +22,21 @@ def test_dg_list_defs_shows_the_assets_checks_job_schedules_sensors_and_resource
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
     names = ["agents", "customer_support_data", "customers", "ticket_comments"]
-    assert sorted(a["asset_key"] for a in listed["assets"]) == [f"support_api/{n}" for n in names]
-    assert all(a["kinds"] == ["dlt", "duckdb"] for a in listed["assets"])
+    models = ["customer_metrics", "daily_ticket_metrics", "ticket_metrics"]  # docs/metrics.md
+    assert sorted(a["asset_key"] for a in listed["assets"]) == [
+        *(f"support_api/{n}" for n in names), *(f"support_metrics/{m}" for m in models)
+    ]
+    assert all(a["kinds"] == ["dlt", "duckdb"] for a in listed["assets"] if a["asset_key"].startswith("support_api/"))
     assert "support_api/customer_support_data:primary_key_unique" in {c["key"] for c in listed["asset_checks"]}
     assert [j["name"] for j in listed["jobs"]] == ["support_api_sync"]
     assert {s["name"]: s["cron_schedule"] for s in listed["schedules"]} == {
         "support_api_incremental": "0 * * * *",
         "support_api_full_refresh": "30 3 * * *",
     }
-    assert {s["name"] for s in listed["sensors"]} == {"support_api_new_data", "support_api_sync_failure"}
-    assert {r["name"] for r in listed["resources"]} == {"dlt", "support_api", "warehouse", "sync"}
+    assert {s["name"] for s in listed["sensors"]} == {
+        "support_api_new_data", "support_api_sync_failure", "support_metrics_automation"
+    }
+    assert {"dlt", "support_api", "warehouse", "sync"} <= {r["name"] for r in listed["resources"]}
 
 
 def test_dg_launch_materializes_the_asset_into_duckdb(cli_env, sandbox, tmp_path):

@@ -17,6 +17,7 @@ TICKETS = "support_api.customer_support_data"
 RESOURCES = ("customer_support_data", "customers", "agents", "ticket_comments")
 SYNC_STEPS = {f"support_api__{name}": name for name in RESOURCES}  # one step per resource
 CHECK_STEPS = {f"support_api_{name}_checks": name for name in RESOURCES}
+METRICS_STEP = "support_metrics"  # the dbt models (docs/metrics.md), built after the syncs
 TICKETS_STEP = "support_api__customer_support_data"
 MATERIALIZE = [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"]
 
@@ -82,7 +83,8 @@ def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, t
     home = tmp_path / "dagster_home"
     starts = step_events(home, dg.DagsterEventType.STEP_START)
     successes = step_events(home, dg.DagsterEventType.STEP_SUCCESS)
-    assert {e.step_key for e in starts} == {*SYNC_STEPS, *CHECK_STEPS, *column_schema_steps(starts)}
+    # ... and the metrics' dbt build after them (docs/metrics.md)
+    assert {e.step_key for e in starts} == {*SYNC_STEPS, *CHECK_STEPS, *column_schema_steps(starts), METRICS_STEP}
     assert len(column_schema_steps(starts)) == len(RESOURCES)
     # One process for the whole run: the one that logged the run's start.
     (run_start,) = step_events(home, dg.DagsterEventType.RUN_START)
@@ -101,7 +103,7 @@ def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, t
 
 def column_schema_steps(starts) -> set[str]:
     """Dagster names the column schema change check's op itself."""
-    return {e.step_key for e in starts if e.step_key not in {*SYNC_STEPS, *CHECK_STEPS}}
+    return {e.step_key for e in starts if e.step_key not in {*SYNC_STEPS, *CHECK_STEPS, METRICS_STEP}}
 
 
 def test_with_multiprocess_every_step_gets_a_process_of_its_own(cli_env, tmp_path):

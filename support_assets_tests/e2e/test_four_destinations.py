@@ -291,5 +291,8 @@ def test_the_tables_have_the_declared_types(target, instance):
 
 
 def test_the_assets_kinds_name_the_destination(target):
-    specs = [spec for assets in build_definitions(warehouse=target.warehouse).assets for spec in assets.specs]
+    specs = [
+        spec for assets in build_definitions(warehouse=target.warehouse).assets for spec in assets.specs
+        if spec.key.path[0] == "support_api"  # not the metrics' models (docs/metrics.md)
+    ]
     assert len(specs) == 4 and all(spec.kinds == {"dlt", target.name} for spec in specs)
