@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sandbox_throughput import start_sandbox  # noqa: E402
 from support_assets.sandbox.data import make_record  # noqa: E402
+from support_assets.sources.config_file import ENDPOINTS  # noqa: E402
 from support_assets.sources.schema import table_schema  # noqa: E402
 from support_assets.sources import support_api_source  # noqa: E402
 from support_assets.sources.validation import ResponseValidator  # noqa: E402
@@ -62,7 +63,7 @@ def per_page_ms() -> tuple[float, float]:
         response._content = json.dumps({"data": records, "total": 5000}).encode()
         response.request = requests.Request("GET", f"http://x/v1/resource?limit=100&offset={p * 100}").prepare()
         pages.append(response)
-    validator = ResponseValidator("customer_support_data", table_schema("customer_support_data"))
+    validator = ResponseValidator("customer_support_data", table_schema(ENDPOINTS[0]))
 
     def median_ms(fn) -> float:
         runs = []

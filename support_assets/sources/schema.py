@@ -17,7 +17,7 @@ Nested data:
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from .settings import Endpoint
 
@@ -80,21 +80,13 @@ def _primary_key_only(primary_key: str) -> TableSchema:
     return TableSchema(columns={primary_key: key}, freshness_column=None)
 
 
-def table_schema(endpoint: Union[Endpoint, str], primary_key: str = "id") -> TableSchema:
+def table_schema(endpoint: Endpoint) -> TableSchema:
     """The declared schema of `endpoint`'s table, from the `columns` of its resource in the
     config file: a `json` column is a list (`x-items` names its items' data type, if one),
     a column `<object>__<key>` a field of a flattened object, every other column a scalar;
     the freshness column is the incremental's cursor field. An endpoint that declares no
     columns declares only its primary key (not null) and dlt infers the rest.
-
-    Given a name (older callers), the endpoint of that name in the shipped file."""
-    if isinstance(endpoint, str):
-        from .config_file import ENDPOINTS  # the file imports settings only: no cycle
-
-        found = next((e for e in ENDPOINTS if e.name == endpoint), None)
-        if found is None:
-            return _primary_key_only(primary_key)
-        endpoint = found
+"""
     key = endpoint.primary_key
     if not endpoint.columns:
         return _primary_key_only(key)
