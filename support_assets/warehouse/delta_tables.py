@@ -12,7 +12,6 @@ from typing import Any, Optional
 
 import dlt
 import duckdb
-from dlt.common.libs.deltalake import get_delta_tables
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 
@@ -54,6 +53,10 @@ class DeltaTablesClient:
                 f"The checks read Delta tables only; {table} is a {table_format} table: not checked."
             )
         try:
+            # Imported here: deltalake and pyarrow were 0.08 s of loading the code location,
+            # which needs them only on the filesystem destination.
+            from dlt.common.libs.deltalake import get_delta_tables
+
             delta_table = get_delta_tables(self.pipeline, table)[table]
         except Exception as exc:  # not in the schema, or no table on disk yet
             raise DatabaseUndefinedRelation(exc) from None

@@ -52,3 +52,27 @@ def test_a_sync_through_dagster_collects_less_while_it_extracts_and_as_before_af
 
     assert during and set(during) == {SYNC_THRESHOLD}
     assert gc.get_threshold()[0] == 700
+
+
+FROZEN_THEN_COLLECTED = """
+import gc
+import support_assets.definitions
+frozen = gc.get_freeze_count()
+gc.disable()  # only the explicit collection below
+class Node: pass
+for _ in range(1000):  # garbage a run makes after the load: cycles, freed by the collector
+    a, b = Node(), Node(); a.b, b.a = b, a
+del a, b
+print(frozen, gc.collect())
+"""
+
+
+def test_loading_the_code_location_freezes_what_it_loaded_and_later_garbage_is_still_collected():
+    import subprocess
+    import sys
+
+    frozen, collected = map(int, subprocess.run(
+        [sys.executable, "-c", FROZEN_THEN_COLLECTED], capture_output=True, text=True, check=True
+    ).stdout.split()[-2:])
+    assert frozen > 100_000  # Dagster, dlt and the definitions: out of every collection and the exit's
+    assert collected >= 2000  # the run's own cycles are not frozen
