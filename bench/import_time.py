@@ -15,8 +15,19 @@ import argparse
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
-# (label, statements timed, statements run first and not timed)
+DBT_PYTHON = str(Path(__file__).resolve().parents[1] / ".venv-dbt" / "bin" / "python")
+# What dagster_dbt.compat imports when dbt-core is importable: what every run's process paid
+# while dbt-core was installed beside Dagster (now in .venv-dbt, run as a command).
+DBT_CORE_AS_DAGSTER_DBT_IMPORTS = (
+    "from dbt.version import __version__\n"
+    "from dbt.adapters.base.impl import BaseAdapter, BaseColumn, BaseRelation\n"
+    "from dbt.contracts.results import NodeStatus, TestStatus\n"
+    "from dbt.node_types import NodeType"
+)
+
+# (label, statements timed, statements run first and not timed[, interpreter])
 CASES = [
     ("dagster", "import dagster", ""),
     ("dagster + dagster_dlt (pulls in dlt)", "import dagster, dagster_dlt", ""),
@@ -25,12 +36,16 @@ CASES = [
      "import support_assets.definitions", "import dagster, dagster_dlt, dlt, duckdb, requests"),
     ("  duckdb, after dagster and dlt", "import duckdb", "import dagster, dagster_dlt"),
     ("  dagster_celery, after dagster and dagster_dlt", "import dagster_celery", "import dagster, dagster_dlt"),
+    ("  dagster_dbt, after dagster and dagster_dlt (no dbt-core beside it)", "import dagster_dbt",
+     "import dagster, dagster_dlt"),
+    ("dbt-core's modules that dagster_dbt would import (in .venv-dbt's Python)",
+     DBT_CORE_AS_DAGSTER_DBT_IMPORTS, "", DBT_PYTHON),
 ]
 
 
-def timed(statement: str, setup: str) -> float:
+def timed(statement: str, setup: str, python: str = sys.executable) -> float:
     code = f"{setup}\nimport time\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    return float(subprocess.run([python, "-c", code], capture_output=True, text=True,
                                 check=True).stdout.split()[-1])
 
 
@@ -38,8 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    for label, statement, setup in CASES:
-        seconds = statistics.median(timed(statement, setup) for _ in range(args.repeats))
+    for label, statement, setup, *python in CASES:
+        seconds = statistics.median(timed(statement, setup, *python) for _ in range(args.repeats))
         print(f"{seconds:6.3f} s  {label}")
 
 
