@@ -85,3 +85,15 @@ def test_dlt_destination_factories_capabilities_take_a_spec_instance():
         "dlt's duckdb factory keeps the base adjust_capabilities (which reads no configuration)",
         "support_assets/warehouse/destinations.py",
     )
+
+
+def test_dagster_dbt_warns_of_a_missing_dbt_core_adapter_with_the_message_metrics_filters():
+    from dagster_dbt import DbtCliResource
+
+    from support_assets.defs.metrics import _NO_ADAPTER
+
+    source = inspect.getsource(DbtCliResource.cli)
+    assert _NO_ADAPTER in source and "get_dagster_logger" in inspect.getsource(inspect.getmodule(DbtCliResource)), broke(
+        "DbtCliResource.cli logs this warning on dagster's builtin logger when it cannot create a dbt-core adapter",
+        "support_assets/defs/metrics.py (dbt-core is in .venv-dbt, not in the code location's process)",
+    )
