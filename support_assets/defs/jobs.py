@@ -26,7 +26,7 @@ def build_sync_job(retry: RetryRules = RETRY):
     return dg.define_asset_job(
         SYNC_JOB_NAME,
         selection=dg.AssetSelection.groups(SOURCE_NAME),
-        # @dlt_assets takes no retry_policy: the job carries it (assets.py says why).
+        # The assets set no retry_policy: the job carries it (assets.py says why).
         op_retry_policy=retry_policy(retry),
         description=(
             "Merge-sync every support API resource into the warehouse, each in a step of its own:"

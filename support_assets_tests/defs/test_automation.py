@@ -411,7 +411,7 @@ def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monke
 
 @pytest.mark.parametrize(
     "steps, expected",
-    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_api_x_checks"], False)],
+    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_metrics"], False)],
 )
 def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps, expected):
     """A re-execution from failure records the steps it runs, not always an asset selection."""
