@@ -47,6 +47,10 @@ def is_sync_run(
         return True
     if run.asset_selection:
         return bool(run.asset_selection & asset_keys)
+    # Checks alone ("Execute checks": an empty asset selection, or none beside the checks'):
+    # the resource's step evaluates them without syncing (assets.py).
+    if run.asset_selection is not None or run.asset_check_selection:
+        return False
     # No selection recorded: the run executes a sync if its plan holds a resource's step.
     steps = {sync_step(key) for key in asset_keys}
     if run.step_keys_to_execute is not None:

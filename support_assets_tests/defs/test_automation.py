@@ -420,6 +420,18 @@ def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps
     assert is_sync_run(run, FAMILY_KEYS, instance) is expected
 
 
+@pytest.mark.parametrize("assets", [frozenset(), None])  # dg.materialize records the empty set; the UI none
+def test_a_run_of_the_checks_alone_is_no_sync(instance, assets):
+    """"Execute checks" runs the resource's step, which then evaluates its checks and syncs nothing."""
+    run = dg.DagsterRun(
+        job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), asset_selection=assets,
+        asset_check_selection=frozenset({dg.AssetCheckKey(FAMILY_KEYS[0], "primary_key_unique")}),
+        step_keys_to_execute=["support_api__customer_support_data"],
+    )
+
+    assert not is_sync_run(run, FAMILY_KEYS, instance)
+
+
 def test_the_shipped_resources_are_probed_on_their_own_paginators(api_env, sandbox, instance):
     """The file's tickets (offset) and customers (page numbers) are asked; the agents (no
     cursor) and the comments (a child) are not, and come with the changed tickets."""
