@@ -1,7 +1,7 @@
 """Data-quality checks on each endpoint's table. They are the check specs of the resource's own
 asset (assets.py: `check_specs`), so they run in the resource's sync step, right after its load,
 in every run that includes the asset (the sync job, a Materialize click, `dagster asset
-materialize`); on their own ("Execute checks" in the UI, `dagster asset check`) the same step
+materialize`); on their own ("Execute checks" in the UI) the same step
 evaluates them without syncing.
 
 - primary_key_unique: no two rows share the primary key (the merge's promise).

@@ -9,6 +9,7 @@ way "Execute checks" does in the UI.
 import datetime
 import os
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -20,7 +21,7 @@ from support_assets.sources.config_file import ENDPOINTS
 from support_assets.definitions import build_definitions
 from support_assets.defs.resources import WarehouseResource
 
-from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, rows, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, failure_text, rows, run_cli
 from support_assets_tests.helpers.sync import KEY, TICKETS, checks, sync
 
 OWN_CHECKS = {"primary_key_unique", "required_not_null", "complete_after_full_refresh", "fresh"}
@@ -122,6 +123,22 @@ def test_a_failing_blocking_check_fails_the_sync_step_once_and_keeps_what_it_loa
     ]
     latest = instance.get_latest_materialization_event(KEY)
     assert latest.run_id == result.run_id
+
+
+def test_a_check_that_cannot_run_fails_the_step_without_a_retry(api_env, warehouse, instance, tmp_path):
+    """A warehouse that cannot be read (here not a DuckDB file): the sync job's retry policy
+    would re-run the whole step, sync included; the step fails once, naming the table."""
+    Path(warehouse.duckdb_path).write_bytes(b"not a database " * 100)
+    job = build_definitions(TICKETS_ONLY, warehouse=warehouse).resolve_job_def("support_api_sync")
+    only_checks = job.get_subset(asset_selection=set(), asset_check_selection={dg.AssetCheckKey(KEY, "primary_key_unique")})
+
+    result = only_checks.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not result.success
+    types = [e.event_type for e in result.all_events]
+    assert (types.count(dg.DagsterEventType.STEP_START), types.count(dg.DagsterEventType.STEP_UP_FOR_RETRY),
+            types.count(dg.DagsterEventType.STEP_FAILURE)) == (1, 0, 1)
+    assert "customer_support_data: the checks could not run: " in failure_text(result)
 
 
 def test_primary_key_unique_fails_on_a_duplicated_id(api_env, fresh_sandbox, warehouse, instance):
