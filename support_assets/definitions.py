@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from .defs.assets import build_support_api_assets
-from .defs.checks import DEFAULT_FRESHNESS_LIMIT, build_support_api_checks
+from .defs.checks import DEFAULT_FRESHNESS_LIMIT
 from .defs.executor import executor_from_env
 from .defs.jobs import build_sync_job
 from .defs.metrics import build_metrics_definitions
@@ -59,8 +59,9 @@ def build_definitions(
     endpoints = tuple(endpoints) if endpoints is not None else load_endpoints()
     warehouse = warehouse or warehouse_from_env()
     automation = automation or automation_from_env()
-    assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir)
     freshness_limit = freshness_limit_from_env()
+    # Each resource's asset holds its checks (checks.py), evaluated in its sync step.
+    assets = build_support_api_assets(endpoints, warehouse.destination, retry, warehouse.pipelines_dir, freshness_limit)
     # Dagster's own freshness on the synced tables: FAIL when no sync landed within the window.
     assets = dg.map_asset_specs(
         lambda spec: spec.replace_attributes(freshness_policy=dg.FreshnessPolicy.time_window(fail_window=freshness_limit)),
@@ -69,7 +70,6 @@ def build_definitions(
     sync_job = build_sync_job(retry)
     defs = dg.Definitions(
         assets=assets,
-        asset_checks=build_support_api_checks(endpoints, freshness_limit),
         jobs=[sync_job],
         schedules=build_schedules(sync_job, automation),
         sensors=[

@@ -1,5 +1,8 @@
-"""The support API's resources as Dagster assets: one dagster-dlt `@dlt_assets` per resource, so
-each resource syncs in a step (op) of its own, `support_api__<name>`, with its own dlt pipeline.
+"""The support API's resources as Dagster assets: one multi_asset per resource, of dagster-dlt's
+specs (build_dlt_asset_specs), so each resource syncs in a step (op) of its own,
+`support_api__<name>`, with its own dlt pipeline. The resource's checks (checks.py) are the
+asset's `check_specs`: the same step evaluates them right after the load, and evaluates them
+alone, without a sync, when a run selects only the checks ("Execute checks" in the UI).
 
 A resource that fails (a 5xx that outlasts the retries, a 404 or 401 on its path, bad data) fails
 only its step: the other steps land and record their materializations, Dagster's retries re-run
@@ -12,16 +15,18 @@ parent's cursor, so an incremental sync asks for the children of the parents cha
 child's own last sync.
 """
 
+import datetime
 from typing import Iterable, Iterator, Optional
 
 import dagster as dg
 import dlt as dlt_lib
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.sources import DltSource
 
 from ..sources.config_file import ENDPOINTS
 from ..sources.settings import RETRY, SOURCE_NAME, Endpoint, RetryRules
+from .checks import DEFAULT_FRESHNESS_LIMIT, Materializations, check_specs, selected_results
 from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
@@ -83,15 +88,19 @@ def build_support_api_assets(
     destination: str = "duckdb",
     retry: RetryRules = RETRY,
     pipelines_dir: Optional[str] = None,
+    freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
 ) -> list[dg.AssetsDefinition]:
-    """One asset, in a step of its own, per resource of the config file."""
+    """One asset, in a step of its own with its checks, per resource of the config file."""
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
     # A placeholder for the specs: only its resources' names are read, no request is made; each
     # run builds its own source and pipeline (support_api.syncing, warehouse.sync_pipeline).
     placeholder = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
     return [
-        _resource_asset(endpoint, endpoints, placeholder.with_resources(endpoint.name), translator, retry, pipelines_dir)
+        _resource_asset(
+            endpoint, endpoints, placeholder.with_resources(endpoint.name), translator, retry, pipelines_dir,
+            freshness_limit,
+        )
         for endpoint in endpoints
     ]
 
@@ -103,6 +112,7 @@ def _resource_asset(
     translator: SupportApiTranslator,
     retry: RetryRules,
     pipelines_dir: Optional[str],
+    freshness_limit: datetime.timedelta,
 ) -> dg.AssetsDefinition:
     key = asset_key(endpoint.name)
     pipeline = pipeline_name(endpoint.name)
@@ -110,23 +120,50 @@ def _resource_asset(
     # the children of their records, without loading them.
     only = [endpoint.name]
 
-    @dlt_assets(
+    @dg.multi_asset(
         name=sync_step(key),
-        dlt_source=placeholder,
-        dlt_pipeline=dlt_lib.pipeline(
-            pipeline_name=pipeline, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
+        specs=build_dlt_asset_specs(
+            dlt_source=placeholder,
+            dlt_pipeline=dlt_lib.pipeline(
+                pipeline_name=pipeline, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
+            ),
+            dagster_dlt_translator=translator,
         ),
-        dagster_dlt_translator=translator,
+        # In this step, after the load: no step (and no process, with multiprocess or Celery)
+        # of their own.
+        check_specs=check_specs(endpoint, freshness_limit),
+        # The asset, its checks, or both (the checks alone evaluate without a sync).
+        can_subset=True,
         # One step of the pool at a time (limit 1, dagster.yaml): the steps and runs that write
-        # the warehouse never overlap.
+        # the warehouse never overlap, and the checks never read it while a sync writes it.
         pool=SOURCE_NAME,
-        # No retry_policy argument on @dlt_assets. The retries live in the body instead:
+        # No retry_policy argument here. The retries live in the body instead:
         # sync_errors raises RetryRequested with RetryRules' exact waits (2, 4, 8 s, at most
         # 3 retries) or a Failure without retry, so they hold however the sync is started
         # (job, Materialize button, `dagster asset materialize`, dg.materialize). The policy
         # of the same numbers is on the sync job (jobs.py), for anything left unclassified.
+        # A failed blocking check fails the step after its materialization is stored, with
+        # Dagster's DagsterAssetCheckFailedError, which no retry policy re-runs.
     )
     def sync_resource(
+        context: dg.AssetExecutionContext,
+        sync: SyncConfig,
+        dlt: DagsterDltResource,
+        support_api: SupportApiResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        # The materializations the checks compare (column schema, the last sync's `total`): as
+        # stored before this step, then with its own once it yields it.
+        stored = Materializations.stored(context.instance, key) if context.selected_asset_check_keys else None
+        if key in context.selected_asset_keys:
+            for result in _sync(context, sync, dlt, support_api, warehouse):
+                yield result
+                if stored is not None:
+                    stored = stored.after(result.metadata or {})
+        if stored is not None:
+            yield from selected_results(context, endpoint, warehouse, stored, freshness_limit)
+
+    def _sync(
         context: dg.AssetExecutionContext,
         sync: SyncConfig,
         dlt: DagsterDltResource,

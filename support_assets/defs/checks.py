@@ -1,6 +1,8 @@
-"""Data-quality checks on each endpoint's table, run after every sync that includes
-the asset (the sync job, a Materialize click, `dagster asset materialize`) and on
-their own from the UI.
+"""Data-quality checks on each endpoint's table. They are the check specs of the resource's own
+asset (assets.py: `check_specs`), so they run in the resource's sync step, right after its load,
+in every run that includes the asset (the sync job, a Materialize click, `dagster asset
+materialize`); on their own ("Execute checks" in the UI) the same step
+evaluates them without syncing.
 
 - primary_key_unique: no two rows share the primary key (the merge's promise).
 - required_not_null: the primary key and the columns the config file declares
@@ -11,8 +13,9 @@ their own from the UI.
   the records they asked for.
 - fresh (WARN), on resources with an incremental cursor: the newest value of the
   cursor field is no older than a configurable limit.
-- column_schema_change (WARN, Dagster's own): the columns differ from the previous
-  materialization's, e.g. the API sent a new field.
+- column_schema_change (WARN): the columns differ from the previous materialization's, e.g.
+  the API sent a new field; the comparison of Dagster's build_column_schema_change_checks, on
+  the `dagster/column_schema` metadata that dagster-dlt writes.
 
 They query the warehouse through dlt's sql_client (queries.py), so they run the same
 on every SQL destination, and through DuckDB over the Delta tables of the filesystem
@@ -20,49 +23,32 @@ destination (delta_tables.py).
 """
 
 import datetime
-import warnings
-from typing import Iterable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Optional
 
 import dagster as dg
 
-from ..sources.config_file import ENDPOINTS
 from ..sources.paging import Paging
 from ..sources.settings import SOURCE_NAME, Endpoint
 from ..warehouse.queries import Warehouse
 from ..sources.progress import plural
+from ..redaction import scrub
 from .resources import WarehouseResource
 
 DEFAULT_FRESHNESS_LIMIT = datetime.timedelta(hours=24)
 
-UNIQUE, NOT_NULL, COMPLETE, FRESH = (
+UNIQUE, NOT_NULL, COMPLETE, FRESH, SCHEMA = (
     "primary_key_unique",
     "required_not_null",
     "complete_after_full_refresh",
     "fresh",
+    "column_schema_change",
 )
+COLUMN_SCHEMA = "dagster/column_schema"
 
 
 def _hours(delta: datetime.timedelta) -> float:
     return round(delta.total_seconds() / 3600, 2)
-
-
-def build_support_api_checks(
-    endpoints: Iterable[Endpoint] = ENDPOINTS,
-    freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
-) -> list[dg.AssetChecksDefinition]:
-    """One multi-asset check per resource holding that table's checks, and Dagster's
-    column schema change check per resource, which reports new fields."""
-    endpoints = tuple(endpoints)
-    keys = [dg.AssetKey([SOURCE_NAME, e.name]) for e in endpoints]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)  # printed on every code location load
-        # One per asset: a step of its own, which a failed sync of another resource does not skip.
-        schema_changes = [
-            check
-            for key in keys
-            for check in dg.build_column_schema_change_checks(assets=[key], severity=dg.AssetCheckSeverity.WARN)
-        ]
-    return [*(_endpoint_checks(endpoint, freshness_limit) for endpoint in endpoints), *schema_changes]
 
 
 def required_columns(endpoint: Endpoint) -> tuple[str, ...]:
@@ -78,16 +64,17 @@ def gives_total(endpoint: Endpoint) -> bool:
     return endpoint.parent is None and Paging.of(endpoint).total_field is not None
 
 
-def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) -> dg.AssetChecksDefinition:
+def check_specs(
+    endpoint: Endpoint, freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT
+) -> list[dg.AssetCheckSpec]:
+    """The checks of the resource's asset, as its multi_asset's `check_specs`."""
     key = dg.AssetKey([SOURCE_NAME, endpoint.name])
-    table = endpoint.name
-    pk = endpoint.primary_key
     required = required_columns(endpoint)
-    fresh_column = endpoint.cursor_field
     specs = [
         # Blocking: a failure keeps the metrics (metrics.py) from building on the bad table.
         dg.AssetCheckSpec(
-            UNIQUE, asset=key, description=f"No two rows share the primary key `{pk}`.", blocking=True
+            UNIQUE, asset=key, description=f"No two rows share the primary key `{endpoint.primary_key}`.",
+            blocking=True,
         ),
         dg.AssetCheckSpec(
             NOT_NULL, asset=key, description=f"No null in {', '.join(f'`{c}`' for c in required)}.", blocking=True
@@ -101,44 +88,87 @@ def _endpoint_checks(endpoint: Endpoint, freshness_limit: datetime.timedelta) ->
                 description="After a full refresh, the row count equals the `total` the API reported.",
             )
         )
-    if fresh_column:
+    if endpoint.cursor_field:
         specs.append(
             dg.AssetCheckSpec(
                 FRESH,
                 asset=key,
-                description=f"The newest `{fresh_column}` is at most {_hours(freshness_limit)} h old"
+                description=f"The newest `{endpoint.cursor_field}` is at most {_hours(freshness_limit)} h old"
                 " (SUPPORT_FRESHNESS_HOURS).",
             )
         )
-
-    @dg.multi_asset_check(
-        specs=specs,
-        name=f"{SOURCE_NAME}_{endpoint.name}_checks",
-        can_subset=True,
-        # Same pool as the syncs: a check never reads the warehouse while a sync writes it.
-        pool=SOURCE_NAME,
+    specs.append(
+        dg.AssetCheckSpec(
+            SCHEMA,
+            asset=key,
+            description="The columns are those of the previous materialization (`dagster/column_schema`).",
+        )
     )
-    def table_checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
+    return specs
+
+
+@dataclass(frozen=True)
+class Materializations:
+    """The metadata (plain values) of the asset's latest materialization and of the one before."""
+
+    latest: Optional[Mapping[str, Any]] = None
+    previous: Optional[Mapping[str, Any]] = None
+
+    @classmethod
+    def stored(cls, instance: dg.DagsterInstance, key: dg.AssetKey) -> "Materializations":
+        records = instance.fetch_materializations(key, limit=2).records
+        found = [_plain(r.asset_materialization.metadata) for r in records if r.asset_materialization]
+        return cls(*found[:2])
+
+    def after(self, metadata: Mapping[str, Any]) -> "Materializations":
+        """As they are once the step's own materialization of `metadata` is stored."""
+        return Materializations(_plain(metadata), self.latest)
+
+
+def _plain(metadata: Mapping[str, Any]) -> dict:
+    return {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
+
+
+def selected_results(
+    context: dg.AssetExecutionContext,
+    endpoint: Endpoint,
+    warehouse: WarehouseResource,
+    materializations: Materializations,
+    freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the resource's checks that the run selected, read from the warehouse.
+
+    A check that cannot run (the warehouse unreachable, a query error) fails the step without a
+    retry: the job's retry policy would re-run the sync with it."""
+    key = dg.AssetKey([SOURCE_NAME, endpoint.name])
+    selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+    if not selected:
+        return
+    table = endpoint.name
+    try:
         db = Warehouse(warehouse.pipeline())
-        selected = {check_key.name for check_key in context.selected_asset_check_keys}
         if UNIQUE in selected:
-            yield _unique(db, key, table, pk)
+            yield _unique(db, key, table, endpoint.primary_key)
         if NOT_NULL in selected:
-            yield _not_null(db, key, table, required)
+            yield _not_null(db, key, table, required_columns(endpoint))
         if COMPLETE in selected:
-            result = _complete(context, db, key, table)
+            result = _complete(materializations.latest or {}, db, key, table)
             if result is None:
                 context.log.info(
                     f"{COMPLETE} skipped: the last sync of {table} was not a full refresh, or the API gave no total"
                 )
             else:
                 yield result
-        if FRESH in selected and fresh_column:
-            yield _fresh(db, key, table, fresh_column, freshness_limit)
-
-    return table_checks
+        if FRESH in selected and endpoint.cursor_field:
+            yield _fresh(db, key, table, endpoint.cursor_field, freshness_limit)
+    except (dg.Failure, dg.DagsterError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as the step's failure, without retry
+        raise dg.Failure(
+            f"{table}: the checks could not run: {type(exc).__name__}: {scrub(str(exc))}", allow_retries=False
+        ) from None
+    if SCHEMA in selected:
+        yield _schema_change(key, materializations)
 
 
 def _no_table(key: dg.AssetKey, name: str, table: str, **kwargs) -> dg.AssetCheckResult:
@@ -179,20 +209,12 @@ def _not_null(db: Warehouse, key: dg.AssetKey, table: str, columns: tuple[str, .
     )
 
 
-def _last_sync(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> dict:
-    """The metadata of the asset's latest materialization (metadata.py wrote it)."""
-    event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
-
-
 def _complete(
-    context: dg.AssetCheckExecutionContext, db: Warehouse, key: dg.AssetKey, table: str
+    last_sync: Mapping[str, Any], db: Warehouse, key: dg.AssetKey, table: str
 ) -> Optional[dg.AssetCheckResult]:
-    last = _last_sync(context, key)
-    total = last.get("api_total")
-    if last.get("sync_type") != "full_refresh" or total is None:
+    """`last_sync`: the metadata of the asset's latest materialization (metadata.py wrote it)."""
+    total = last_sync.get("api_total")
+    if last_sync.get("sync_type") != "full_refresh" or total is None:
         return None  # not yielding it marks the check skipped in the UI
     rows = db.row_count(table)
     if rows is None:
@@ -240,3 +262,37 @@ def _fresh(
         },
         **common,
     )
+
+
+def _schema_change(key: dg.AssetKey, materializations: Materializations) -> dg.AssetCheckResult:
+    """Dagster's build_column_schema_change_checks' comparison, with the same messages."""
+
+    def result(passed: bool, description: str) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=key, check_name=SCHEMA, passed=passed, description=description,
+            severity=dg.AssetCheckSeverity.WARN,
+        )
+
+    latest, previous = materializations.latest, materializations.previous
+    if latest is None or previous is None:
+        return result(True, "The asset has been materialized fewer than 2 times")
+    new, old = latest.get(COLUMN_SCHEMA), previous.get(COLUMN_SCHEMA)
+    if new is None:
+        return result(False, "Latest materialization has no column schema metadata")
+    if old is None:
+        return result(False, "Previous materialization has no column schema metadata")
+    old_types = {c.name: c.type for c in old.columns}
+    new_types = {c.name: c.type for c in new.columns}
+    added = [name for name in new_types if name not in old_types]
+    removed = [name for name in old_types if name not in new_types]
+    changed = [f"- {n}: {old_types[n]} -> {t}" for n, t in new_types.items() if n in old_types and old_types[n] != t]
+    if not (added or removed or changed):
+        return result(True, "No changes to column schema between previous and latest materialization")
+    description = "Column schema changed between previous and latest materialization."
+    if added:
+        description += f"\n\nAdded columns: {', '.join(added)}"
+    if removed:
+        description += f"\n\nRemoved columns: {', '.join(removed)}"
+    if changed:
+        description += "\n\nColumn type changes:\n" + "\n".join(changed)
+    return result(False, description)

@@ -1,7 +1,7 @@
 """Which executor runs a sync's steps: in the run's own process by default.
 
-A sync is a step per resource plus steps for each resource's checks, all sharing one DuckDB
-file, the syncs in the `support_api` pool, so they never run side by side anyway. Dagster's
+A sync is a step per resource (which also evaluates the resource's checks), all sharing one
+DuckDB file, in the `support_api` pool, so they never run side by side anyway. Dagster's
 default multiprocess executor starts a fresh Python process for every step, which imports
 dagster and this code location again: ~3 s per step on a 2-core machine, more than an
 incremental sync itself (docs/performance.md). The in-process executor runs them one after

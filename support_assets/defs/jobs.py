@@ -26,7 +26,7 @@ def build_sync_job(retry: RetryRules = RETRY):
     return dg.define_asset_job(
         SYNC_JOB_NAME,
         selection=dg.AssetSelection.groups(SOURCE_NAME),
-        # @dlt_assets takes no retry_policy: the job carries it (assets.py says why).
+        # The assets set no retry_policy: the job carries it (assets.py says why).
         op_retry_policy=retry_policy(retry),
         description=(
             "Merge-sync every support API resource into the warehouse, each in a step of its own:"
@@ -47,6 +47,10 @@ def is_sync_run(
         return True
     if run.asset_selection:
         return bool(run.asset_selection & asset_keys)
+    # Checks alone ("Execute checks": an empty asset selection, or none beside the checks'):
+    # the resource's step evaluates them without syncing (assets.py).
+    if run.asset_selection is not None or run.asset_check_selection:
+        return False
     # No selection recorded: the run executes a sync if its plan holds a resource's step.
     steps = {sync_step(key) for key in asset_keys}
     if run.step_keys_to_execute is not None:

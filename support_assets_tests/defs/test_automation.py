@@ -411,13 +411,25 @@ def test_the_reported_cause_never_carries_a_key_from_dlt_secrets(instance, monke
 
 @pytest.mark.parametrize(
     "steps, expected",
-    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_api_x_checks"], False)],
+    [(["support_api__customers"], True), (["support_api__ticket_comments", "x"], True), (["support_metrics"], False)],
 )
 def test_a_run_that_executes_any_resources_step_counts_as_a_sync(instance, steps, expected):
     """A re-execution from failure records the steps it runs, not always an asset selection."""
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), step_keys_to_execute=steps)
 
     assert is_sync_run(run, FAMILY_KEYS, instance) is expected
+
+
+@pytest.mark.parametrize("assets", [frozenset(), None])  # dg.materialize records the empty set; the UI none
+def test_a_run_of_the_checks_alone_is_no_sync(instance, assets):
+    """"Execute checks" runs the resource's step, which then evaluates its checks and syncs nothing."""
+    run = dg.DagsterRun(
+        job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), asset_selection=assets,
+        asset_check_selection=frozenset({dg.AssetCheckKey(FAMILY_KEYS[0], "primary_key_unique")}),
+        step_keys_to_execute=["support_api__customer_support_data"],
+    )
+
+    assert not is_sync_run(run, FAMILY_KEYS, instance)
 
 
 def test_the_shipped_resources_are_probed_on_their_own_paginators(api_env, sandbox, instance):

@@ -1,24 +1,27 @@
 """The asset checks: each passes on good data and fails on data made wrong on purpose.
 
 A real sync (sandbox, Dagster, dlt, DuckDB) runs the assets with their checks, as the
-sync job does; the wrong data is then written into the warehouse by hand and the
-checks run again on their own, the way "Execute checks" does in the UI.
+sync job does: each resource's step syncs it, then evaluates its checks. The wrong data is then
+written into the warehouse by hand and the checks run again on their own, without a sync, the
+way "Execute checks" does in the UI.
 """
 
 import datetime
 import os
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from support_assets.defs.checks import build_support_api_checks
+from support_assets.defs.checks import check_specs
+from support_assets.sources.config_file import ENDPOINTS
 from support_assets.definitions import build_definitions
 from support_assets.defs.resources import WarehouseResource
 
-from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, run_cli
+from support_assets_tests.helpers import DAGSTER, TICKETS_ONLY, failure_text, rows, run_cli
 from support_assets_tests.helpers.sync import KEY, TICKETS, checks, sync
 
 OWN_CHECKS = {"primary_key_unique", "required_not_null", "complete_after_full_refresh", "fresh"}
@@ -67,6 +70,75 @@ def test_the_checks_are_part_of_the_sync_job():
     job = defs.resolve_job_def("support_api_sync")
     check_names = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
     assert OWN_CHECKS | {"column_schema_change"} <= check_names
+
+
+def test_the_checks_run_alone_in_the_assets_step_without_a_sync(api_env, fresh_sandbox, warehouse, instance):
+    """As "Execute checks" in the UI: the asset's step evaluates them, and syncs nothing."""
+    assert sync(warehouse, instance=instance).success
+    requests = len(fresh_sandbox.requests)
+    loads = rows(warehouse.duckdb_path, "select count(*) from support_api._dlt_loads")
+
+    result = run_checks_only(warehouse, instance)
+
+    assert result.success
+    assert len(fresh_sandbox.requests) == requests  # not one request
+    assert rows(warehouse.duckdb_path, "select count(*) from support_api._dlt_loads") == loads
+    assert not result.get_asset_materialization_events()
+    # complete_after_full_refresh is skipped: the last sync was incremental.
+    assert set(checks(result)) == OWN_CHECKS - {"complete_after_full_refresh"} | {"column_schema_change"}
+    assert {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START} == {
+        "support_api__customer_support_data"
+    }
+
+
+def test_a_failing_blocking_check_fails_the_sync_step_once_and_keeps_what_it_loaded(
+    api_env, fresh_sandbox, warehouse, instance
+):
+    """The sync job's op retry policy (jobs.py) does not re-run a sync whose data failed a blocking
+    check: Dagster fails the step after its outputs (DagsterAssetCheckFailedError), the load and
+    its materialization stay, and the metrics downstream do not build on it."""
+    defs = build_definitions(TICKETS_ONLY, warehouse=warehouse)
+    job = defs.resolve_job_def("support_api_sync")
+    assert job.op_retry_policy is not None
+    assert job.execute_in_process(instance=instance).success
+    tamper(warehouse, f"insert into {TICKETS} select * from {TICKETS} where id in (5, 9)")
+    fresh_sandbox.store.update(3, subject="changed after the first sync")
+    requests = len(fresh_sandbox.requests)
+
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not result.success
+    count = {t: len(result.filter_events(lambda e, t=t: e.event_type == t)) for t in (
+        dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_UP_FOR_RETRY, dg.DagsterEventType.STEP_RESTARTED,
+        dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    assert list(count.values()) == [1, 0, 0, 1, 1]
+    [failure] = result.filter_events(lambda e: e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "support_api__customer_support_data"
+    assert failure.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"
+    assert not checks(result)["primary_key_unique"].passed
+    # One sync's requests, the load committed: the changed ticket is in the table.
+    assert len(fresh_sandbox.requests) - requests == 1
+    assert rows(warehouse.duckdb_path, f"select subject from {TICKETS} where id = 3") == [
+        ("changed after the first sync",)
+    ]
+    latest = instance.get_latest_materialization_event(KEY)
+    assert latest.run_id == result.run_id
+
+
+def test_a_check_that_cannot_run_fails_the_step_without_a_retry(api_env, warehouse, instance, tmp_path):
+    """A warehouse that cannot be read (here not a DuckDB file): the sync job's retry policy
+    would re-run the whole step, sync included; the step fails once, naming the table."""
+    Path(warehouse.duckdb_path).write_bytes(b"not a database " * 100)
+    job = build_definitions(TICKETS_ONLY, warehouse=warehouse).resolve_job_def("support_api_sync")
+    only_checks = job.get_subset(asset_selection=set(), asset_check_selection={dg.AssetCheckKey(KEY, "primary_key_unique")})
+
+    result = only_checks.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not result.success
+    types = [e.event_type for e in result.all_events]
+    assert (types.count(dg.DagsterEventType.STEP_START), types.count(dg.DagsterEventType.STEP_UP_FOR_RETRY),
+            types.count(dg.DagsterEventType.STEP_FAILURE)) == (1, 0, 1)
+    assert "customer_support_data: the checks could not run: " in failure_text(result)
 
 
 def test_primary_key_unique_fails_on_a_duplicated_id(api_env, fresh_sandbox, warehouse, instance):
@@ -224,8 +296,8 @@ def test_the_checks_run_on_postgresql(api_env, fresh_sandbox, postgres_warehouse
 
 
 def test_the_check_builder_takes_the_limit_it_is_given():
-    [own, *_] = build_support_api_checks(freshness_limit=datetime.timedelta(hours=6))
-    fresh = next(spec for spec in own.check_specs if spec.name == "fresh")
+    specs = check_specs(ENDPOINTS[0], freshness_limit=datetime.timedelta(hours=6))
+    fresh = next(spec for spec in specs if spec.name == "fresh")
     assert "at most 6.0 h old" in fresh.description
 
 
@@ -254,9 +326,10 @@ def test_each_resource_of_the_file_gets_the_checks_its_declarations_allow():
     """Completeness where the API counts the records (offset `total`), freshness where a cursor
     is declared, not null on the key and the `nullable: false` columns."""
     specs = {}
-    for checks_def in build_support_api_checks():
-        for spec in checks_def.check_specs:
-            specs.setdefault(spec.asset_key.path[-1], {})[spec.name] = spec.description
+    for assets_def in build_definitions().assets:
+        for spec in assets_def.check_specs:  # the checks of the resource's own step
+            if spec.asset_key.path[0] == "support_api":
+                specs.setdefault(spec.asset_key.path[-1], {})[spec.name] = spec.description
 
     assert {name: set(checks) - {"column_schema_change"} for name, checks in specs.items()} == {
         "customer_support_data": OWN_CHECKS,

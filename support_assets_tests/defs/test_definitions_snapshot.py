@@ -32,7 +32,8 @@ def _config_value(value):
 def describe(defs: dg.Definitions) -> dict:
     """The definitions as plain data, in a stable order."""
     specs = [spec for assets in defs.assets for spec in assets.specs]
-    checks = [spec for checks in defs.asset_checks for spec in checks.check_specs]
+    # The checks of an asset's own step (check_specs) and those of steps of their own.
+    checks = [spec for nodes in (*defs.assets, *defs.asset_checks) for spec in nodes.check_specs]
     return {
         "assets": [
             {
@@ -46,6 +47,8 @@ def describe(defs: dg.Definitions) -> dict:
         ],
         "asset_ops": [
             {"op": assets.op.name, "pool": assets.op.pool, "keys": sorted(k.to_user_string() for k in assets.keys),
+             # the checks this op evaluates in its own step
+             "checks": sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in assets.check_keys),
              # the dlt pipeline whose state (incremental cursors) the op reads and writes
              "dlt_pipeline": getattr(next(iter(assets.specs)).metadata.get(META_KEY_PIPELINE), "pipeline_name", None)}
             for assets in defs.assets

@@ -193,7 +193,7 @@ def test_a_transient_failure_that_clears_up_is_retried_by_the_op_and_succeeds(wa
 
 
 def test_the_retry_policy_has_the_http_layers_numbers_and_is_on_the_sync_job():
-    """@dlt_assets takes no retry_policy: the sync job carries it, and the asset's body
+    """The assets set no retry_policy: the sync job carries it, and the asset's body
     retries through RetryRequested with the same numbers however the sync starts (the
     tests above run the assets without the job)."""
     definitions = build_definitions()

@@ -1,13 +1,15 @@
-"""Where a sync's steps run (docs/performance.md, "Where a run's steps run"): with the default
-executor the sync step and the check steps all run in the run's own process, one after
-the other; SUPPORT_EXECUTOR=multiprocess gives each step a process of its own; Celery
-when a broker is configured. Through the real `dagster asset materialize`."""
+"""Where a sync's steps run (docs/performance.md, "Where a run's steps run"): one step per
+resource, which syncs it and then evaluates its checks (docs/schema-checks-metadata.md); with
+the default executor every step runs in the run's own process, one after the other;
+SUPPORT_EXECUTOR=multiprocess gives each step a process of its own; Celery when a broker is
+configured. Through the real `dagster asset materialize`."""
 
 import pytest
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from support_assets.definitions import build_definitions
+from support_assets.defs.resources import PROJECT_ROOT
 from support_assets.defs.executor import executor_from_env
 from support_assets.sandbox.faults import Fault
 
@@ -15,8 +17,7 @@ from support_assets_tests.helpers import DAGSTER, run_cli, rows
 
 TICKETS = "support_api.customer_support_data"
 RESOURCES = ("customer_support_data", "customers", "agents", "ticket_comments")
-SYNC_STEPS = {f"support_api__{name}": name for name in RESOURCES}  # one step per resource
-CHECK_STEPS = {f"support_api_{name}_checks": name for name in RESOURCES}
+SYNC_STEPS = {f"support_api__{name}": name for name in RESOURCES}  # one step per resource, its checks in it
 METRICS_STEP = "support_metrics"  # the dbt models (docs/metrics.md), built after the syncs
 TICKETS_STEP = "support_api__customer_support_data"
 MATERIALIZE = [DAGSTER, "asset", "materialize", "-m", "support_assets.definitions", "--select", "*"]
@@ -76,22 +77,28 @@ def step_events(home, event_type: dg.DagsterEventType) -> list:
         return [e for e in instance.all_logs(run.run_id) if e.dagster_event_type == event_type]
 
 
-def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, tmp_path):
+def check_evaluations(home) -> list:
+    return step_events(home, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+
+
+def test_the_cli_runs_each_sync_with_its_checks_in_one_step_in_its_own_process(cli_env, tmp_path):
     process = run_cli(MATERIALIZE, cli_env)
 
     assert process.returncode == 0, process.stderr[-3000:]
     home = tmp_path / "dagster_home"
     starts = step_events(home, dg.DagsterEventType.STEP_START)
     successes = step_events(home, dg.DagsterEventType.STEP_SUCCESS)
-    # ... and the metrics' dbt build after them (docs/metrics.md)
-    assert {e.step_key for e in starts} == {*SYNC_STEPS, *CHECK_STEPS, *column_schema_steps(starts), METRICS_STEP}
-    assert len(column_schema_steps(starts)) == len(RESOURCES)
+    # A step per resource, and the metrics' dbt build after them (docs/metrics.md): no step of checks.
+    assert sorted(e.step_key for e in starts) == sorted([*SYNC_STEPS, METRICS_STEP])
     # One process for the whole run: the one that logged the run's start.
     (run_start,) = step_events(home, dg.DagsterEventType.RUN_START)
     assert {e.dagster_event.pid for e in starts + successes} == {run_start.dagster_event.pid}
-    # Each resource's checks read what its sync wrote: they start after it ended.
-    sync_end = {SYNC_STEPS[e.step_key]: e.timestamp for e in successes if e.step_key in SYNC_STEPS}
-    assert all(e.timestamp >= sync_end[CHECK_STEPS[e.step_key]] for e in starts if e.step_key in CHECK_STEPS)
+    # Each resource's checks come from its own step, after its materialization.
+    evaluations = [e for e in check_evaluations(home) if e.step_key in SYNC_STEPS]
+    assert {SYNC_STEPS[e.step_key] for e in evaluations} == set(RESOURCES)
+    assert all(e.dagster_event.event_specific_data.asset_key.path[-1] == SYNC_STEPS[e.step_key] for e in evaluations)
+    materialized = {e.step_key: e.timestamp for e in step_events(home, dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    assert all(e.timestamp >= materialized[e.step_key] for e in evaluations)
     # And their results are recorded as the UI shows them.
     with dg.DagsterInstance.from_config(str(home)) as instance:
         key = dg.AssetKey(["support_api", "customer_support_data"])
@@ -101,22 +108,38 @@ def test_the_cli_runs_the_sync_and_then_its_checks_in_its_own_process(cli_env, t
     assert {r.status for r in latest.values()} == {AssetCheckExecutionRecordStatus.SUCCEEDED}
 
 
-def column_schema_steps(starts) -> set[str]:
-    """Dagster names the column schema change check's op itself."""
-    return {e.step_key for e in starts if e.step_key not in {*SYNC_STEPS, *CHECK_STEPS, METRICS_STEP}}
-
-
-def test_with_multiprocess_every_step_gets_a_process_of_its_own(cli_env, tmp_path):
-    # The tickets alone: ~3 s of imports per step process on a small machine.
-    tickets = [*MATERIALIZE[:-1], "support_api/customer_support_data"]
-    process = run_cli(tickets, {**cli_env, "SUPPORT_EXECUTOR": "multiprocess"})
+def test_one_resource_through_the_cli_is_one_step_that_also_evaluates_its_checks(cli_env, tmp_path):
+    """What docs/schema-checks-metadata.md says: `dagster asset materialize --select` of a resource
+    runs one step, the resource's, which syncs it and then evaluates its checks."""
+    process = run_cli([*MATERIALIZE[:-1], "support_api/customer_support_data"], cli_env)
 
     assert process.returncode == 0, process.stderr[-3000:]
     home = tmp_path / "dagster_home"
+    assert [e.step_key for e in step_events(home, dg.DagsterEventType.STEP_START)] == [TICKETS_STEP]
+    evaluations = check_evaluations(home)
+    assert {e.step_key for e in evaluations} == {TICKETS_STEP}
+    evaluated = {e.dagster_event.event_specific_data.check_name for e in evaluations}
+    # complete_after_full_refresh: skipped, the first sync is incremental
+    assert evaluated == {"primary_key_unique", "required_not_null", "fresh", "column_schema_change"}
+
+
+def test_with_multiprocess_every_step_gets_a_process_of_its_own(cli_env, tmp_path):
+    # Two resources, two steps: ~3 s of imports per step process on a small machine. Processes
+    # side by side need the pool's limit of the committed dagster.yaml (docs/sync-and-automation.md).
+    home = tmp_path / "dagster_home"
+    (home / "dagster.yaml").symlink_to(PROJECT_ROOT / "dagster.yaml")
+    two = [*MATERIALIZE[:-1], "support_api/customer_support_data,support_api/customers"]
+    process = run_cli(two, {**cli_env, "SUPPORT_EXECUTOR": "multiprocess"})
+
+    assert process.returncode == 0, process.stderr[-3000:]
     starts = step_events(home, dg.DagsterEventType.STEP_START)
     (run_start,) = step_events(home, dg.DagsterEventType.RUN_START)
-    pids = [e.dagster_event.pid for e in starts]
-    assert len(set(pids)) == len(starts) >= 2 and run_start.dagster_event.pid not in pids
+    pids = {e.step_key: e.dagster_event.pid for e in starts}
+    assert set(pids) == {TICKETS_STEP, "support_api__customers"}
+    assert len(set(pids.values())) == 2 and run_start.dagster_event.pid not in pids.values()
+    # Each resource's checks are evaluated in its step's process: no process of their own.
+    evaluations = check_evaluations(home)
+    assert evaluations and all(e.dagster_event.pid == pids[e.step_key] for e in evaluations)
 
 
 def test_retries_at_both_layers_keep_their_exact_counts_in_the_clis_process(sandbox, cli_env, tmp_path):

@@ -6,7 +6,6 @@ import threading
 import dagster as dg
 
 from support_assets.definitions import build_definitions
-from support_assets.defs.checks import build_support_api_checks
 from support_assets.defs.metrics import GROUP, build_metrics_definitions
 from support_assets.defs.resources import WarehouseResource
 from support_assets_tests.helpers.automation import wait_for
@@ -113,21 +112,23 @@ def test_the_models_do_not_update_while_a_sync_runs(tmp_path, api_env, sandbox):
 
 def run_checks_and_models(tmp_path, extra_tickets) -> dg.ExecuteInProcessResult:
     """One run holding the sync's checks (checks.py) on the tables and the models after them,
-    as `dagster asset materialize --select '*'` does."""
+    as `dagster asset materialize --select '*'` does. The checks alone: each resource's step
+    evaluates them without syncing (the tables hold known rows, written by hand)."""
     path = str(tmp_path / "support.duckdb")
     known_rows.write_duckdb(path, extra_tickets=extra_tickets)
     warehouse = WarehouseResource(duckdb_path=path, pipelines_dir=str(tmp_path / "dlt"))
+    synced = build_definitions(ENDPOINTS, warehouse=warehouse)
     metrics = build_metrics_definitions("duckdb", project_dir=known_rows.dbt_project_copy(tmp_path))
     return dg.materialize(
-        [*metrics.assets, *build_support_api_checks()],
+        [*metrics.assets, *(a for a in synced.assets if a.op.name.startswith("support_api__"))],
         selection=dg.AssetSelection.groups(GROUP) | dg.AssetSelection.all_asset_checks(),
-        resources={**metrics.resources, "warehouse": warehouse},
+        resources={**synced.resources, **metrics.resources, "warehouse": warehouse},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
 
 
-def test_a_failing_blocking_check_stops_the_models_in_the_same_run(tmp_path):
+def test_a_failing_blocking_check_stops_the_models_in_the_same_run(tmp_path, api_env, sandbox):
     duplicate = (1, 10, "open", "2026-01-05 08:00:00+00", "2026-01-05 08:00:00+00")
     result = run_checks_and_models(tmp_path, [duplicate])
 
@@ -139,9 +140,10 @@ def test_a_failing_blocking_check_stops_the_models_in_the_same_run(tmp_path):
     assert not [name for name in names if name.startswith(("unique_", "not_null_", "ticket_metrics_", "customer_metrics_"))]
 
 
-def test_with_passing_blocking_checks_the_same_run_builds_the_models(tmp_path):
+def test_with_passing_blocking_checks_the_same_run_builds_the_models(tmp_path, api_env, sandbox):
     result = run_checks_and_models(tmp_path, [])
 
+    assert not sandbox.requests  # the checks ran alone: no sync
     checks = [e for e in result.get_asset_check_evaluations() if e.check_name in ("primary_key_unique", "required_not_null")]
     assert checks and all(e.passed for e in checks)
     assert {e.asset_key for e in result.get_asset_materialization_events()} == MODELS
