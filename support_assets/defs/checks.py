@@ -145,28 +145,31 @@ def selected_results(
     if not selected:
         return
     table = endpoint.name
+    results: list[dg.AssetCheckResult] = []
     try:
-        db = Warehouse(warehouse.pipeline())
-        if UNIQUE in selected:
-            yield _unique(db, key, table, endpoint.primary_key)
-        if NOT_NULL in selected:
-            yield _not_null(db, key, table, required_columns(endpoint))
-        if COMPLETE in selected:
-            result = _complete(materializations.latest or {}, db, key, table)
-            if result is None:
-                context.log.info(
-                    f"{COMPLETE} skipped: the last sync of {table} was not a full refresh, or the API gave no total"
-                )
-            else:
-                yield result
-        if FRESH in selected and endpoint.cursor_field:
-            yield _fresh(db, key, table, endpoint.cursor_field, freshness_limit)
+        # One connection for the queries, closed before the results go to Dagster.
+        with Warehouse(warehouse.pipeline()).connected() as db:
+            if UNIQUE in selected:
+                results.append(_unique(db, key, table, endpoint.primary_key))
+            if NOT_NULL in selected:
+                results.append(_not_null(db, key, table, required_columns(endpoint)))
+            if COMPLETE in selected:
+                result = _complete(materializations.latest or {}, db, key, table)
+                if result is None:
+                    context.log.info(
+                        f"{COMPLETE} skipped: the last sync of {table} was not a full refresh, or the API gave no total"
+                    )
+                else:
+                    results.append(result)
+            if FRESH in selected and endpoint.cursor_field:
+                results.append(_fresh(db, key, table, endpoint.cursor_field, freshness_limit))
     except (dg.Failure, dg.DagsterError):
         raise
     except Exception as exc:  # noqa: BLE001 - reported as the step's failure, without retry
         raise dg.Failure(
             f"{table}: the checks could not run: {type(exc).__name__}: {scrub(str(exc))}", allow_retries=False
         ) from None
+    yield from results
     if SCHEMA in selected:
         yield _schema_change(key, materializations)
 

@@ -1,0 +1,26 @@
+"""The warehouse questions of the checks: one connection for all of them in a `connected()` block."""
+
+import dlt
+
+from support_assets.warehouse.queries import Warehouse
+
+
+def test_connected_asks_every_question_on_one_connection_and_a_missing_table_stays_none(tmp_path):
+    pipeline = dlt.pipeline("queries_test", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="support_api", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run([{"id": 1, "n": None}, {"id": 2, "n": 3}, {"id": 2, "n": 4}], table_name="t")
+    opened = []
+    sql_client = pipeline.sql_client
+
+    def counting_sql_client(*args, **kwargs):
+        opened.append(1)
+        return sql_client(*args, **kwargs)
+
+    pipeline.sql_client = counting_sql_client
+    with Warehouse(pipeline).connected() as db:
+        answers = (db.duplicate_keys("t", "id"), db.null_counts("t", ["id", "n"]), db.row_count("missing"),
+                   db.row_count("t"))
+    assert answers == ((1, [2]), {"id": 0, "n": 1}, None, 3)
+    assert len(opened) == 1
+
+    assert Warehouse(pipeline).row_count("t") == 3 and len(opened) == 2  # outside a block: one per question
