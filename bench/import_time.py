@@ -3,7 +3,8 @@
     .venv/bin/python bench/import_time.py [--repeats 7]
 
 Each figure is the median over fresh interpreters of the time to import the modules named
-(wall clock around the import statement, interpreter start left out). Every run of the
+(wall clock around the import statement, interpreter start left out), and of the
+interpreter's peak RSS once they (and the case's setup) are imported. Every run of the
 `dagster` CLI, every run worker the daemon starts and every step process of the
 multiprocess executor pays the code location's import once. For the tree of what it
 imports: `python -X importtime -c "import support_assets.definitions"`.
@@ -43,10 +44,13 @@ CASES = [
 ]
 
 
-def timed(statement: str, setup: str, python: str = sys.executable) -> float:
-    code = f"{setup}\nimport time\nt = time.perf_counter()\n{statement}\nprint(time.perf_counter() - t)"
-    return float(subprocess.run([python, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.split()[-1])
+def timed(statement: str, setup: str, python: str = sys.executable) -> tuple[float, float]:
+    """(seconds of `statement`, the interpreter's peak RSS in MB after setup and statement)."""
+    code = (f"{setup}\nimport resource, time\nt = time.perf_counter()\n{statement}\n"
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    seconds, rss = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout.split()[-2:]
+    return float(seconds), float(rss)
 
 
 def main() -> None:
@@ -54,8 +58,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     for label, statement, setup, *python in CASES:
-        seconds = statistics.median(timed(statement, setup, *python) for _ in range(args.repeats))
-        print(f"{seconds:6.3f} s  {label}")
+        runs = [timed(statement, setup, *python) for _ in range(args.repeats)]
+        seconds, rss = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        print(f"{seconds:6.3f} s  {rss:4.0f} MB peak  {label}")
 
 
 if __name__ == "__main__":

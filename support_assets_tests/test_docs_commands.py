@@ -35,6 +35,8 @@ RUN_BY = {
     r"SOURCES__SUPPORT_API__BASE_URL=\S+ SOURCES__SUPPORT_API__API_KEY=\S+ \.venv/bin/python sources_example\.py": "support_assets_tests/sources/test_docs_example.py::test_the_docs_example_loads_every_sandbox_record_into_duckdb",
     r"\.venv/bin/pytest support_assets_tests/test_library_internals\.py": "support_assets_tests/test_library_internals.py::test_dlt_offset_paginator_stops_on_its_private_has_next_page_flag",
     r"\.venv/bin/python bench/run\.py --user-paths.*": E2E + "test_bench.py::test_the_cli_and_ui_paths_run_against_their_floors",
+    r"\.venv/bin/python bench/run_overheads\.py.*": E2E + "test_bench.py::test_the_run_overheads_bench_compares_each_change_with_what_it_replaced",
+    r"\.venv/bin/python bench/import_time\.py.*": E2E + "test_bench.py::test_the_import_time_bench_times_every_case",
 }
 
 

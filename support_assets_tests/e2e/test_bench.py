@@ -148,3 +148,14 @@ def test_the_import_time_bench_times_every_case():
     lines = result.stdout.splitlines()
     assert len(lines) == 8 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
     assert "support_assets.definitions" in result.stdout
+
+
+def test_the_run_overheads_bench_compares_each_change_with_what_it_replaced():
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "run_overheads.py"), "--repeats", "1", "--rows", "1000"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
+    assert "frozen (as shipped)" in lines[0] and "gc.unfreeze()" in lines[1]
+    assert "one connection" in lines[2] and "a connection each" in lines[3]

@@ -1,0 +1,88 @@
+"""Two fixed costs of every run, each against what it replaced (docs/performance.md, section 17).
+
+    .venv/bin/python bench/run_overheads.py [--repeats 5] [--rows 100000]
+
+- exit: seconds from the last atexit handler to the end of a fresh interpreter that loaded
+  the code location, as shipped (gc.freeze() at the end of the load) and with gc.unfreeze()
+  right after it (the collector walks everything again, as before the change).
+- checks' queries: the three questions of an incremental sync's checks (duplicate keys, nulls,
+  the newest cursor value) on a DuckDB table of `--rows` rows, on one connection
+  (Warehouse.connected, as the checks ask them) and on one connection each (as before).
+Medians over `--repeats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXIT = """
+import atexit, gc, sys, time
+import support_assets.definitions
+if {unfreeze}:
+    gc.unfreeze()
+atexit.register(lambda: sys.stdout.write(f"{{time.time()}}\\n"))
+"""
+
+
+def exit_seconds(unfreeze: bool) -> float:
+    proc = subprocess.run([sys.executable, "-c", EXIT.format(unfreeze=unfreeze)], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    ended = time.time()
+    return ended - float(proc.stdout.split()[-1])
+
+
+def checks_seconds(rows: int, repeats: int) -> tuple[float, float]:
+    import dlt
+
+    sys.path.insert(0, str(ROOT))
+    from support_assets.warehouse.queries import Warehouse
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = dlt.pipeline("run_overheads", destination=dlt.destinations.duckdb(f"{tmp}/w.duckdb"),
+                                dataset_name="support_api", pipelines_dir=f"{tmp}/dlt")
+        pipeline.run([{"id": i, "updated_at": "2026-12-01T00:00:00Z"} for i in range(rows)], table_name="t")
+
+        def ask(db: Warehouse) -> None:
+            db.duplicate_keys("t", "id")
+            db.null_counts("t", ["id"])
+            db.newest("t", "updated_at")
+
+        def one_connection() -> None:
+            with Warehouse(pipeline).connected() as db:
+                ask(db)
+
+        def timed(fn) -> float:
+            started = time.perf_counter()
+            fn()
+            return time.perf_counter() - started
+
+        timed(one_connection)  # the first connection of a process pays for imports
+        shared = statistics.median(timed(one_connection) for _ in range(repeats))
+        each = statistics.median(timed(lambda: ask(Warehouse(pipeline))) for _ in range(repeats))
+    return shared, each
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    frozen = statistics.median(exit_seconds(False) for _ in range(args.repeats))
+    unfrozen = statistics.median(exit_seconds(True) for _ in range(args.repeats))
+    print(f"{frozen:6.3f} s  exit after loading the code location, frozen (as shipped)")
+    print(f"{unfrozen:6.3f} s  exit after loading the code location, gc.unfreeze() (before)")
+    shared, each = checks_seconds(args.rows, args.repeats)
+    print(f"{shared:6.3f} s  the checks' 3 queries on {args.rows:,} rows, one connection (as shipped)")
+    print(f"{each:6.3f} s  the checks' 3 queries on {args.rows:,} rows, a connection each (before)")
+
+
+if __name__ == "__main__":
+    main()
