@@ -13,7 +13,7 @@ the synced tables (docs/metrics.md).
   loads only if it is missing or older than a file of the dbt project (fresh clone without
   make, an edited model), which costs a few seconds once.
 - dbt runs as a command from .venv-dbt (`make install`, dbt/requirements.txt): dbt-core is
-  not installed beside Dagster, so no run's process imports it (1.9 s and 40 MB a run,
+  not installed beside Dagster, so no run's process imports it (1.9 s and 70 MB a run,
   docs/performance.md). dagster-dbt supports that; it only needs the dbt executable.
 """
 

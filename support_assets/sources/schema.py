@@ -85,8 +85,7 @@ def table_schema(endpoint: Endpoint) -> TableSchema:
     config file: a `json` column is a list (`x-items` names its items' data type, if one),
     a column `<object>__<key>` a field of a flattened object, every other column a scalar;
     the freshness column is the incremental's cursor field. An endpoint that declares no
-    columns declares only its primary key (not null) and dlt infers the rest.
-"""
+    columns declares only its primary key (not null) and dlt infers the rest."""
     key = endpoint.primary_key
     if not endpoint.columns:
         return _primary_key_only(key)

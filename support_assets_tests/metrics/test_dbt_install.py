@@ -1,6 +1,6 @@
 """dbt runs as a command from its own venv, .venv-dbt (`make install`, dbt/requirements.txt):
 the code location's process never imports dbt-core, which cost every run, syncs included,
-1.9 s and 40 MB (docs/performance.md)."""
+1.9 s and 70 MB (docs/performance.md)."""
 
 import subprocess
 import sys
