@@ -135,8 +135,11 @@ def selected_results(
     warehouse: WarehouseResource,
     materializations: Materializations,
     freshness_limit: datetime.timedelta = DEFAULT_FRESHNESS_LIMIT,
+    synced: Optional[Warehouse] = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The results of the resource's checks that the run selected, read from the warehouse.
+    """The results of the resource's checks that the run selected, read from the warehouse:
+    through `synced`, the dataset of the sync this step just ran, on its connection; else
+    through a pipeline and connection of their own ("Execute checks" alone).
 
     A check that cannot run (the warehouse unreachable, a query error) fails the step without a
     retry: the job's retry policy would re-run the sync with it."""
@@ -148,7 +151,7 @@ def selected_results(
     results: list[dg.AssetCheckResult] = []
     try:
         # One connection for the queries, closed before the results go to Dagster.
-        with Warehouse(warehouse.pipeline()).connected() as db:
+        with (synced or Warehouse(warehouse.pipeline())).connected() as db:
             if UNIQUE in selected:
                 results.append(_unique(db, key, table, endpoint.primary_key))
             if NOT_NULL in selected:

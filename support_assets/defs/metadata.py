@@ -154,9 +154,11 @@ def with_sync_metadata(
     sync_type: str,
     before: Snapshot,
     log: Any = None,
+    warehouse: Optional[Warehouse] = None,
 ) -> Iterator[Any]:
-    """Each materialization of `results`, with this sync's metadata added to dagster-dlt's."""
-    warehouse = Warehouse(pipeline)
+    """Each materialization of `results`, with this sync's metadata added to dagster-dlt's;
+    `warehouse` asks the pipeline's dataset (the sync's own connection, in a `connected()` block)."""
+    warehouse = warehouse or Warehouse(pipeline)
     for result in results:
         table = result.asset_key.path[-1]
         counts = progress.endpoints.get(table)

@@ -4,7 +4,7 @@ quoted by the destination's own rules, only portable SQL), and through DuckDB ov
 Delta tables of the filesystem destination (delta_tables.py)."""
 
 import datetime
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator, Optional, Sequence
 
 import dlt
@@ -18,7 +18,8 @@ class Warehouse:
 
     def __init__(self, pipeline: dlt.Pipeline) -> None:
         self.pipeline = pipeline
-        self._client: Any = None  # the connection of a `connected()` block
+        self._block: Optional[ExitStack] = None  # a `connected()` block's open connection
+        self._client: Any = None
 
     def _new_client(self) -> Any:
         return DeltaTablesClient(self.pipeline) if on_filesystem(self.pipeline) else self.pipeline.sql_client()
@@ -26,20 +27,27 @@ class Warehouse:
     @contextmanager
     def connected(self) -> Iterator["Warehouse"]:
         """One connection for every question asked in the block, instead of one each: opening a
-        DuckDB file took ~35 ms, the checks' queries ~10 ms together (docs/performance.md)."""
-        with self._new_client() as client:
-            self._client = client
+        DuckDB file took ~35 ms, the checks' queries ~10 ms together (docs/performance.md). It
+        opens at the block's first question (a sync's block opens it after the load) and closes
+        at its end; a block inside another shares it."""
+        if self._block is not None:
+            yield self
+            return
+        with ExitStack() as block:
+            self._block = block
             try:
                 yield self
             finally:
-                self._client = None
+                self._block, self._client = None, None
 
     def _query(self, sql_for: Any) -> Optional[list[tuple]]:
         """Runs `sql_for(client)`; None when the table does not exist (no sync yet)."""
-        if self._client is not None:
-            return self._run(self._client, sql_for)
-        with self._new_client() as client:
-            return self._run(client, sql_for)
+        if self._block is None:
+            with self._new_client() as client:
+                return self._run(client, sql_for)
+        if self._client is None:
+            self._client = self._block.enter_context(self._new_client())
+        return self._run(self._client, sql_for)
 
     @staticmethod
     def _run(client: Any, sql_for: Any) -> Optional[list[tuple]]:

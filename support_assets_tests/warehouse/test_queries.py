@@ -24,3 +24,31 @@ def test_connected_asks_every_question_on_one_connection_and_a_missing_table_sta
     assert len(opened) == 1
 
     assert Warehouse(pipeline).row_count("t") == 3 and len(opened) == 2  # outside a block: one per question
+
+
+def test_a_block_opens_its_connection_at_the_first_question_and_nested_blocks_share_it(tmp_path):
+    pipeline = dlt.pipeline("queries_lazy", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="support_api", pipelines_dir=str(tmp_path / "dlt"))
+    pipeline.run([{"id": 1}, {"id": 2}], table_name="t")
+    opened = []
+    sql_client = pipeline.sql_client
+
+    def counting_sql_client(*args, **kwargs):
+        opened.append(1)
+        return sql_client(*args, **kwargs)
+
+    pipeline.sql_client = counting_sql_client
+    db = Warehouse(pipeline)
+    with db.connected():
+        assert opened == []  # a sync's block opens no connection before its load
+        assert db.row_count("t") == 2
+        with db.connected():  # the checks' block inside the sync's
+            assert db.duplicate_keys("t", "id") == (0, [])
+        assert db.row_count("t") == 2
+    assert len(opened) == 1
+    with db.connected():
+        pass
+    assert len(opened) == 1  # a block with no question opens none
+    with db.connected():
+        assert db.row_count("t") == 2
+    assert len(opened) == 2  # a new block, a new connection
