@@ -78,8 +78,12 @@ SYNC_SELECT = "support_api/customer_support_data"
 FLOOR_MODULE = "floor_location"  # bench/floor_location.py
 # Each CLI scenario: (code location, executor setting); `_multiprocess` is the same
 # command with Dagster's multiprocess executor (SUPPORT_EXECUTOR), for comparison.
-ASSET_STEPS = {"support_api__customer_support_data", "trivial"}  # the tickets' sync step and the floor's; the rest are checks
-CLI_SCENARIOS = ("cli_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
+ASSET_STEPS = {"support_api__customer_support_data", "trivial", "dlt_minimal"}  # the tickets' sync step and the floors'; the rest are checks
+CLI_SCENARIOS = ("cli_floor", "cli_dlt_floor", "cli_full", "cli_incremental", "cli_incremental_multiprocess")
+# Floor (c): two records merged by dlt into DuckDB (bench/dlt_floor_location.py), what any dlt
+# sync pays through Dagster.
+DLT_FLOOR_MODULE, DLT_FLOOR_ASSET = "dlt_floor_location", "dlt_minimal"
+UI_SCENARIOS = ("ui_floor", "ui_dlt_floor", "ui_sync")
 # No user paths (CLI, UI) in a plan that measures one other part alone.
 NO_USER_PATHS = {"cli_records": 0, "cli_growth_records": None, "ui_repeats": 0}
 # The destinations part alone: 100k full syncs on each tested destination and the hand loop.
@@ -305,11 +309,13 @@ def measure_cli(records: int, repeats: int, tmp: Path, log: list[Run],
             for scenario in scenarios:
                 executor = "multiprocess" if scenario.endswith("_multiprocess") else ""
                 env = cli_env(sandbox, workdir, SUPPORT_EXECUTOR=executor)
-                if scenario == "cli_floor":
-                    floor_dir = tmp / f"floor-{records}-{repeat}"
+                if scenario in ("cli_floor", "cli_dlt_floor"):
+                    floor_dir = tmp / f"{scenario}-{records}-{repeat}"
                     dagster_home(floor_dir / "dagster_home")
                     env = cli_env(sandbox, floor_dir)
-                    result = run_cli(FLOOR_MODULE, "*", env, floor_dir)
+                    if scenario == "cli_dlt_floor":
+                        run_cli(DLT_FLOOR_MODULE, "*", env, floor_dir)  # its first load, untimed
+                    result = run_cli(FLOOR_MODULE if scenario == "cli_floor" else DLT_FLOOR_MODULE, "*", env, floor_dir)
                     rows = 1
                 else:
                     result = run_cli("support_assets.definitions", SYNC_SELECT, env, workdir)
@@ -343,6 +349,10 @@ load_from:
       module_name: floor_location
       location_name: floor
       working_directory: {bench}
+  - python_module:
+      module_name: dlt_floor_location
+      location_name: dlt_floor
+      working_directory: {bench}
 """
 
 
@@ -369,10 +379,12 @@ def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
     )
     dagster_home(workdir / "dagster_home", FAST_QUEUE)
     targets = {"ui_floor": ("floor", [["trivial"]]),
+               "ui_dlt_floor": ("dlt_floor", [[DLT_FLOOR_ASSET]]),
                "ui_sync": ("support_assets", [SYNC_SELECT.split("/")])}
     try:
         dev.start()
         dev.wait_for_location("floor")
+        dev.wait_for_location("dlt_floor")
 
         def launch(scenario: str) -> tuple[float, dict[str, float]]:
             location, assets = targets[scenario]
@@ -391,6 +403,7 @@ def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
             return ended - created, breakdown
 
         launch("ui_sync")  # the first sync: every record, untimed
+        launch("ui_dlt_floor")  # its first load too
         if _rows(workdir / "data" / "support.duckdb") != records:
             raise RuntimeError("the first sync through the UI did not load every record")
         for repeat in range(1, repeats + 1):
@@ -492,6 +505,10 @@ def headline(log: list[Run], plan: Plan) -> list[str]:
                       floor_a, "", ""))
     if floor_b is not None:
         rows_.append((f"floor (b): the hand loop, {n:,} records (in process)", floor_b, "", ""))
+    floor_c = t("cli_dlt_floor", n)
+    if floor_c is not None and floor_a:
+        rows_.append(("floor (c): two records merged by dlt into DuckDB, `dagster asset materialize`",
+                      floor_c, f"{floor_c / floor_a:.2f}× (a)", "what dlt alone costs"))
     incremental = t("cli_incremental", n)
     if incremental is not None and floor_a:
         ratio = incremental / floor_a
@@ -506,10 +523,13 @@ def headline(log: list[Run], plan: Plan) -> list[str]:
         ratio = full / (floor_a + floor_b)
         rows_.append((f"full sync of {n:,} records, CLI", full, f"{ratio:.2f}× (a + b)",
                       f"≤ 1.3× — {check(ratio <= 1.3)}"))
-    ui_floor, ui_sync = t("ui_floor"), t("ui_sync")
+    ui_floor, ui_dlt_floor, ui_sync = t("ui_floor"), t("ui_dlt_floor"), t("ui_sync")
     if ui_floor is not None:
         rows_.append(("trivial asset through the webserver's GraphQL + daemon, launch to success",
                       ui_floor, "", ""))
+    if ui_dlt_floor is not None and ui_floor:
+        rows_.append(("floor (c) through the webserver's GraphQL + daemon, launch to success", ui_dlt_floor,
+                      f"{ui_dlt_floor / ui_floor:.2f}× the trivial asset", "what dlt alone costs"))
     if ui_sync is not None and ui_floor:
         ratio = ui_sync / ui_floor
         rows_.append((f"sync through the webserver's GraphQL + daemon ({plan.ui_records:,} records, "
@@ -527,7 +547,7 @@ def headline(log: list[Run], plan: Plan) -> list[str]:
         peak = t("cli_full", records, "peak_rss_mb")
         lines.append(f"- peak RSS of the CLI path, full sync of {records:,} records: {peak:.0f} MB "
                      f"(≤ 400 — {check(peak <= 400)})")
-    breakdown = [s for s in CLI_SCENARIOS + ("ui_floor", "ui_sync") if runs(s) and runs(s)[0].breakdown]
+    breakdown = [s for s in CLI_SCENARIOS + UI_SCENARIOS if runs(s) and runs(s)[0].breakdown]
     if breakdown:
         keys = list(dict.fromkeys(k for s in breakdown for r in runs(s) for k in r.breakdown))
         lines += ["", "Where a run's time goes (medians, s; from the run's event log):", "",

@@ -91,17 +91,19 @@ def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
     run.measure_cli(300, 1, tmp_path, log)
     run.measure_ui(300, 1, tmp_path, log)
 
-    assert [r.scenario for r in log] == ["hand", *run.CLI_SCENARIOS, "ui_floor", "ui_sync"]
+    assert [r.scenario for r in log] == ["hand", *run.CLI_SCENARIOS, *run.UI_SCENARIOS]
     cli = {r.scenario: r for r in log if r.scenario.startswith("cli_")}
     assert all(r.peak_rss_mb > 0 and r.breakdown["before_first_step"] > 0 for r in cli.values())
     # The sync's step ran in the measured runs, its checks in it: no step of checks, as in the floor.
     assert cli["cli_full"].breakdown["sync_step"] > 0
     assert cli["cli_full"].breakdown["check_steps"] == cli["cli_floor"].breakdown["check_steps"] == 0
     assert "sync_step_to_first_page" in cli["cli_incremental"].breakdown
+    assert cli["cli_dlt_floor"].breakdown["sync_step"] > 0  # floor (c)'s step, found in its event log
     info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
     report = run.table(log, plan, info)
     for line in ("| incremental sync with nothing new, CLI |", "| full sync of 300 records, CLI |",
-                 "launch to success |", "peak RSS of the CLI path, full sync of 300 records"):
+                 "launch to success |", "peak RSS of the CLI path, full sync of 300 records",
+                 "| floor (c): two records merged by dlt into DuckDB", "| floor (c) through the webserver's"):
         assert line in report
     assert report.count("≤ ") >= 4  # a verdict for every target
 
