@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 from urllib.parse import quote
@@ -93,18 +94,25 @@ class RateLimitBudget:
 def parse_json_once(response: Response) -> None:
     """Makes `response.json()` parse the body once, with orjson, and return that result to
     every caller: dlt's data selector and the paginator's `total` each ask for it.
-    Anything orjson refuses goes to requests' own parser, so errors stay the same."""
+    Anything orjson refuses goes to requests' own parser, so errors stay the same.
+
+    The replacement holds the response by a weak reference: a reference back to it would make
+    every response, with its page of records, a cycle that only the garbage collector frees,
+    and its passes then walk every page still waiting for one."""
     cache: list[Any] = []
-    parse_slowly = response.json
+    this = weakref.ref(response)
+    parse_slowly = type(response).json
 
     def json(**kwargs: Any) -> Any:
+        response = this()
+        assert response is not None  # it is the one that holds this function
         if kwargs:
-            return parse_slowly(**kwargs)
+            return parse_slowly(response, **kwargs)
         if not cache:
             try:
                 cache.append(orjson.loads(response.content))
             except orjson.JSONDecodeError:
-                return parse_slowly()
+                return parse_slowly(response)
         return cache[0]
 
     response.json = json  # type: ignore[method-assign]

@@ -138,6 +138,8 @@ ODD_BUT_VALID = {
     "a timestamp with an offset": ({"created_at": "2026-05-01T12:00:00+02:00"}, "arrow"),
     "a timestamp with microseconds": ({"created_at": "2026-05-01T12:00:00.123456Z"}, "arrow"),
     "no requester": ({"requester": None}, "arrow"),
+    "a field left out": ({"priority": ...}, "arrow"),  # ...: the record has no such key
+    "a requester without an email": ({"requester": {"name": "Ada"}}, "arrow"),
 }
 
 
@@ -160,7 +162,8 @@ def tickets_like_the_sandbox(count):
 @pytest.mark.parametrize("fields, path", ODD_BUT_VALID.values(), ids=ODD_BUT_VALID.keys())
 def test_odd_but_valid_values_land_the_same_on_both_paths(tmp_path, batches, fields, path):
     records = tickets_like_the_sandbox(2_500)
-    records[1_500] = {**records[1_500], **fields}  # in the second batch
+    record = {**records[1_500], **fields}  # in the second batch
+    records[1_500] = {key: value for key, value in record.items() if value is not ...}
 
     with serve(records):
         fast, slow = both_paths(tmp_path, BASE_URL, "unit-test-key")

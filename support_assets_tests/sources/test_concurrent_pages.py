@@ -242,3 +242,25 @@ def test_the_offset_is_replaced_in_place_in_the_prepared_url():
 def test_concurrency_must_be_at_least_one():
     with pytest.raises(ValueError, match="concurrency"):
         RateLimitBudget(0)
+
+
+def test_a_parsed_page_is_freed_with_its_response_without_the_garbage_collector(tickets, api_key):
+    """The body is parsed once and shared, and a response is freed as soon as nothing holds
+    it: were it in a reference cycle, every page of a sync would wait for the collector."""
+    import gc
+    import weakref
+
+    from support_assets.sources.concurrent_pages import parse_json_once
+
+    response = requests.get(f"{tickets.url}/v1/resource", params={"api_key": api_key, "limit": 5})
+    parse_json_once(response)
+    body = response.json()
+    assert response.json() is body and [r["id"] for r in body["data"]] == [1, 2, 3, 4, 5]
+    assert response.json(parse_int=str)["total"] == "2550"  # arguments: requests' own parser
+    freed = weakref.ref(response)
+    gc.disable()
+    try:
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
