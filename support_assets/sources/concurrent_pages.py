@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 from urllib.parse import quote
@@ -93,18 +94,25 @@ class RateLimitBudget:
 def parse_json_once(response: Response) -> None:
     """Makes `response.json()` parse the body once, with orjson, and return that result to
     every caller: dlt's data selector and the paginator's `total` each ask for it.
-    Anything orjson refuses goes to requests' own parser, so errors stay the same."""
+    Anything orjson refuses goes to requests' own parser, so errors stay the same.
+
+    The method stored on the response reaches it through a weak reference: a strong one
+    would be a reference cycle, and every page (its body and its parsed records) would then
+    wait for the garbage collector instead of going when the sync is done with it. At
+    1,000,000 records that held up to ~100 pages at a time (docs/performance.md)."""
     cache: list[Any] = []
-    parse_slowly = response.json
+    this = weakref.ref(response)
 
     def json(**kwargs: Any) -> Any:
+        response = this()  # whoever calls response.json() holds the response
+        assert response is not None
         if kwargs:
-            return parse_slowly(**kwargs)
+            return type(response).json(response, **kwargs)
         if not cache:
             try:
                 cache.append(orjson.loads(response.content))
             except orjson.JSONDecodeError:
-                return parse_slowly()
+                return type(response).json(response)
         return cache[0]
 
     response.json = json  # type: ignore[method-assign]
