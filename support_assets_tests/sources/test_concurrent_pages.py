@@ -2,6 +2,7 @@
 shared rate-limit budget, over real HTTP (the sandbox) and with `responses`."""
 
 import gc
+import io
 import json
 import weakref
 from collections import Counter
@@ -248,7 +249,7 @@ def test_concurrency_must_be_at_least_one():
 
 def _response(body: bytes) -> requests.Response:
     response = requests.Response()
-    response.status_code, response._content = 200, body
+    response.status_code, response.raw = 200, io.BytesIO(body)
     return response
 
 
