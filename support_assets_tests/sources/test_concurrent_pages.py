@@ -264,3 +264,15 @@ def test_a_parsed_page_is_freed_with_its_response_without_the_garbage_collector(
         assert freed() is None
     finally:
         gc.enable()
+
+
+def test_a_body_orjson_refuses_raises_requests_own_error():
+    import io
+
+    from support_assets.sources.concurrent_pages import parse_json_once
+
+    response = requests.Response()
+    response.status_code, response.raw = 200, io.BytesIO(b"not json")
+    parse_json_once(response)
+    with pytest.raises(requests.exceptions.JSONDecodeError):
+        response.json()
