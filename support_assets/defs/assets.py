@@ -31,8 +31,8 @@ from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
 from ..sources.progress import SyncProgress, plural
-from ..warehouse.queries import Warehouse
 from .resources import SupportApiResource, WarehouseResource, pipeline_name
+from ..sources import support_api_source
 from .sync_config import SyncConfig, endpoints_to_rescan, with_cursor_metadata
 
 
@@ -93,24 +93,22 @@ def build_support_api_assets(
     """One asset, in a step of its own with its checks, per resource of the config file."""
     endpoints = tuple(endpoints)
     translator = SupportApiTranslator(endpoints, destination)
+    # A placeholder for the specs: only its resources' names are read, no request is made; each
+    # run builds its own source and pipeline (support_api.syncing, warehouse.sync_pipeline).
+    placeholder = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
     return [
-        _resource_asset(endpoint, endpoints, translator, retry, pipelines_dir, freshness_limit)
+        _resource_asset(
+            endpoint, endpoints, placeholder.with_resources(endpoint.name), translator, retry, pipelines_dir,
+            freshness_limit,
+        )
         for endpoint in endpoints
     ]
-
-
-def _placeholder(endpoint: Endpoint) -> DltSource:
-    """What dagster-dlt's specs are built from: a source named like the real one, with an empty
-    resource of the endpoint's name (the specs read its name and table name; the translator adds
-    the rest). Each run builds the real source (support_api.syncing): building it here, with
-    dlt's configuration lookups for the REST client and every resource, took 0.1-0.2 s of
-    every process that loads the code location (docs/performance.md)."""
-    return DltSource(dlt_lib.Schema(SOURCE_NAME), SOURCE_NAME, [dlt_lib.resource([], name=endpoint.name)])
 
 
 def _resource_asset(
     endpoint: Endpoint,
     endpoints: tuple[Endpoint, ...],
+    placeholder: DltSource,
     translator: SupportApiTranslator,
     retry: RetryRules,
     pipelines_dir: Optional[str],
@@ -125,7 +123,7 @@ def _resource_asset(
     @dg.multi_asset(
         name=sync_step(key),
         specs=build_dlt_asset_specs(
-            dlt_source=_placeholder(endpoint),
+            dlt_source=placeholder,
             dlt_pipeline=dlt_lib.pipeline(
                 pipeline_name=pipeline, dataset_name=SOURCE_NAME, pipelines_dir=pipelines_dir
             ),
@@ -158,8 +156,11 @@ def _resource_asset(
         # stored before this step, then with its own once it yields it.
         stored = Materializations.stored(context.instance, key) if context.selected_asset_check_keys else None
         if key in context.selected_asset_keys:
-            yield from _sync(context, sync, dlt, support_api, warehouse, stored)
-        elif stored is not None:
+            for result in _sync(context, sync, dlt, support_api, warehouse):
+                yield result
+                if stored is not None:
+                    stored = stored.after(result.metadata or {})
+        if stored is not None:
             yield from selected_results(context, endpoint, warehouse, stored, freshness_limit)
 
     def _sync(
@@ -168,10 +169,7 @@ def _resource_asset(
         dlt: DagsterDltResource,
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
-        stored: Optional[Materializations],
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """The sync, then the selected checks (`stored` not None) on the sync's own pipeline and
-        connection: a pipeline and a connection of their own cost the checks ~0.08 s a run."""
+    ) -> Iterator[dg.MaterializeResult]:
         # sync_config.py: incremental (default), full_refresh or backfill; the whole range where
         # the last sync ran out of drift passes (docs/consistency.md).
         plan = sync.plan(endpoints_to_rescan(context.instance, {key: endpoint}, [key]))
@@ -198,23 +196,12 @@ def _resource_asset(
                 loader_file_format=load.loader_file_format,
                 table_format=load.table_format,
             )
-            # One connection for the metadata's and the checks' queries, opened after the load.
-            with Warehouse(dlt_pipeline).connected() as db:
-                results = with_sync_metadata(
-                    results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before,
-                    log=context.log, warehouse=db,
-                )
-                for result in with_cursor_metadata(results, dlt_pipeline, {key: endpoint}, plan, context.log.info):
-                    yield result
-                    if stored is not None:
-                        stored = stored.after(result.metadata or {})
-                # Evaluated here, yielded once the sync's connection and HTTP session are closed.
-                checks = [] if stored is None else list(
-                    selected_results(context, endpoint, warehouse, stored, freshness_limit, synced=db)
-                )
+            results = with_sync_metadata(
+                results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
+            )
+            yield from with_cursor_metadata(results, dlt_pipeline, {key: endpoint}, plan, context.log.info)
         counts = progress.endpoints.get(endpoint.name)
         records, pages = (counts.records, counts.pages) if counts else (0, 0)
         context.log.info(f"{endpoint.name}: fetched {plural(records, 'record')} in {plural(pages, 'page')}")
-        yield from checks
 
     return sync_resource
