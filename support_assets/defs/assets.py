@@ -31,6 +31,7 @@ from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
 from ..sources.progress import SyncProgress, plural
+from ..warehouse.queries import Warehouse
 from .resources import SupportApiResource, WarehouseResource, pipeline_name
 from ..sources import support_api_source
 from .sync_config import SyncConfig, endpoints_to_rescan, with_cursor_metadata
@@ -95,6 +96,8 @@ def build_support_api_assets(
     translator = SupportApiTranslator(endpoints, destination)
     # A placeholder for the specs: only its resources' names are read, no request is made; each
     # run builds its own source and pipeline (support_api.syncing, warehouse.sync_pipeline).
+    # Building it here also runs rest_api's validation of the config file's resources, so a
+    # resource rest_api would reject stops the load, not a run.
     placeholder = support_api_source("http://unused.invalid", "", endpoints, arrow=False)
     return [
         _resource_asset(
@@ -156,11 +159,8 @@ def _resource_asset(
         # stored before this step, then with its own once it yields it.
         stored = Materializations.stored(context.instance, key) if context.selected_asset_check_keys else None
         if key in context.selected_asset_keys:
-            for result in _sync(context, sync, dlt, support_api, warehouse):
-                yield result
-                if stored is not None:
-                    stored = stored.after(result.metadata or {})
-        if stored is not None:
+            yield from _sync(context, sync, dlt, support_api, warehouse, stored)
+        elif stored is not None:
             yield from selected_results(context, endpoint, warehouse, stored, freshness_limit)
 
     def _sync(
@@ -169,7 +169,10 @@ def _resource_asset(
         dlt: DagsterDltResource,
         support_api: SupportApiResource,
         warehouse: WarehouseResource,
-    ) -> Iterator[dg.MaterializeResult]:
+        stored: Optional[Materializations],
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """The sync, then the selected checks (`stored` not None) on the sync's own pipeline and
+        connection, rather than a pipeline and a connection of their own."""
         # sync_config.py: incremental (default), full_refresh or backfill; the whole range where
         # the last sync ran out of drift passes (docs/consistency.md).
         plan = sync.plan(endpoints_to_rescan(context.instance, {key: endpoint}, [key]))
@@ -196,12 +199,23 @@ def _resource_asset(
                 loader_file_format=load.loader_file_format,
                 table_format=load.table_format,
             )
-            results = with_sync_metadata(
-                results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before, log=context.log
-            )
-            yield from with_cursor_metadata(results, dlt_pipeline, {key: endpoint}, plan, context.log.info)
+            # One connection for the metadata's and the checks' queries, opened after the load.
+            with Warehouse(dlt_pipeline).connected() as db:
+                results = with_sync_metadata(
+                    results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before,
+                    log=context.log, warehouse=db,
+                )
+                for result in with_cursor_metadata(results, dlt_pipeline, {key: endpoint}, plan, context.log.info):
+                    yield result
+                    if stored is not None:
+                        stored = stored.after(result.metadata or {})
+                # Evaluated here, yielded once the sync's connection and HTTP session are closed.
+                checks = [] if stored is None else list(
+                    selected_results(context, endpoint, warehouse, stored, freshness_limit, synced=db)
+                )
         counts = progress.endpoints.get(endpoint.name)
         records, pages = (counts.records, counts.pages) if counts else (0, 0)
         context.log.info(f"{endpoint.name}: fetched {plural(records, 'record')} in {plural(pages, 'page')}")
+        yield from checks
 
     return sync_resource

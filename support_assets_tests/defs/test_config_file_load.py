@@ -69,3 +69,18 @@ def test_a_bad_config_file_fails_the_load_naming_file_resource_and_field(case, c
     assert len(sandbox.requests) == 0
     assert digest(warehouse) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad_api.yaml", "dagster_home", "support.duckdb"]
+
+
+def test_a_resource_rest_api_rejects_fails_the_load_not_a_run():
+    """The file's own checks pass, but rest_api's validation does not: the assets are built from
+    the real REST source, so the code location's load fails before any run."""
+    from dlt.common.exceptions import DictValidationException
+
+    from support_assets.defs.assets import build_support_api_assets
+    from support_assets.sources.config_file import endpoints_from_config
+
+    endpoints = endpoints_from_config(
+        {"resources": [{"name": "customers", "endpoint": {"path": "/v1/customers", "unknown_field": 1}}]}
+    )
+    with pytest.raises(DictValidationException, match="resources"):
+        build_support_api_assets(endpoints)
