@@ -31,6 +31,7 @@ from .errors import sync_errors
 from ..sources.gc_pauses import fewer_gc_pauses
 from .metadata import snapshot, with_sync_metadata
 from ..sources.progress import SyncProgress, plural
+from ..warehouse.delta_tables import on_filesystem
 from ..warehouse.queries import Warehouse
 from .resources import SupportApiResource, WarehouseResource, pipeline_name
 from ..sources import support_api_source
@@ -171,8 +172,8 @@ def _resource_asset(
         warehouse: WarehouseResource,
         stored: Optional[Materializations],
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """The sync, then the selected checks (`stored` not None) on the sync's own pipeline and
-        connection, rather than a pipeline and a connection of their own."""
+        """The sync, then the selected checks (`stored` not None), on the sync's own pipeline and
+        connection rather than a pipeline and a connection of their own (but on filesystem)."""
         # sync_config.py: incremental (default), full_refresh or backfill; the whole range where
         # the last sync ran out of drift passes (docs/consistency.md).
         plan = sync.plan(endpoints_to_rescan(context.instance, {key: endpoint}, [key]))
@@ -200,6 +201,10 @@ def _resource_asset(
                 table_format=load.table_format,
             )
             # One connection for the metadata's and the checks' queries, opened after the load.
+            # Not on the filesystem destination: reading its Delta tables needs their
+            # `table_format` from the schema at the destination, which the sync's own pipeline
+            # does not hold; there the checks read through a pipeline of their own, after the sync.
+            on_the_sync = not on_filesystem(dlt_pipeline)
             with Warehouse(dlt_pipeline).connected() as db:
                 results = with_sync_metadata(
                     results, progress, dlt_pipeline, sync_type=plan.sync_type.value, before=before,
@@ -210,12 +215,14 @@ def _resource_asset(
                     if stored is not None:
                         stored = stored.after(result.metadata or {})
                 # Evaluated here, yielded once the sync's connection and HTTP session are closed.
-                checks = [] if stored is None else list(
+                checks = [] if stored is None or not on_the_sync else list(
                     selected_results(context, endpoint, warehouse, stored, freshness_limit, synced=db)
                 )
         counts = progress.endpoints.get(endpoint.name)
         records, pages = (counts.records, counts.pages) if counts else (0, 0)
         context.log.info(f"{endpoint.name}: fetched {plural(records, 'record')} in {plural(pages, 'page')}")
         yield from checks
+        if stored is not None and not on_the_sync:
+            yield from selected_results(context, endpoint, warehouse, stored, freshness_limit)
 
     return sync_resource
