@@ -5,10 +5,12 @@ import dlt
 from support_assets.warehouse.queries import Warehouse
 
 
-def test_connected_asks_every_question_on_one_connection_and_a_missing_table_stays_none(tmp_path):
+def counted_pipeline(tmp_path, rows):
+    """A DuckDB pipeline that has loaded `rows` into table `t`, and the list its sql_client
+    appends to each time it is asked for a client (a connection)."""
     pipeline = dlt.pipeline("queries_test", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
                             dataset_name="support_api", pipelines_dir=str(tmp_path / "dlt"))
-    pipeline.run([{"id": 1, "n": None}, {"id": 2, "n": 3}, {"id": 2, "n": 4}], table_name="t")
+    pipeline.run(rows, table_name="t")
     opened = []
     sql_client = pipeline.sql_client
 
@@ -17,6 +19,11 @@ def test_connected_asks_every_question_on_one_connection_and_a_missing_table_sta
         return sql_client(*args, **kwargs)
 
     pipeline.sql_client = counting_sql_client
+    return pipeline, opened
+
+
+def test_connected_asks_every_question_on_one_connection_and_a_missing_table_stays_none(tmp_path):
+    pipeline, opened = counted_pipeline(tmp_path, [{"id": 1, "n": None}, {"id": 2, "n": 3}, {"id": 2, "n": 4}])
     with Warehouse(pipeline).connected() as db:
         answers = (db.duplicate_keys("t", "id"), db.null_counts("t", ["id", "n"]), db.row_count("missing"),
                    db.row_count("t"))
@@ -27,17 +34,7 @@ def test_connected_asks_every_question_on_one_connection_and_a_missing_table_sta
 
 
 def test_a_block_opens_its_connection_at_the_first_question_and_nested_blocks_share_it(tmp_path):
-    pipeline = dlt.pipeline("queries_lazy", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
-                            dataset_name="support_api", pipelines_dir=str(tmp_path / "dlt"))
-    pipeline.run([{"id": 1}, {"id": 2}], table_name="t")
-    opened = []
-    sql_client = pipeline.sql_client
-
-    def counting_sql_client(*args, **kwargs):
-        opened.append(1)
-        return sql_client(*args, **kwargs)
-
-    pipeline.sql_client = counting_sql_client
+    pipeline, opened = counted_pipeline(tmp_path, [{"id": 1}, {"id": 2}])
     db = Warehouse(pipeline)
     with db.connected():
         assert opened == []  # a sync's block opens no connection before its load
