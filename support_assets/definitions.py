@@ -1,7 +1,14 @@
 """The code location: builds `defs`, the one place where everything is wired."""
 
-import datetime
 import gc
+
+# Loading creates hundreds of thousands of objects (dlt, dagster-dlt, dagster-dbt, these
+# definitions) that live as long as the process. With the collector on, its passes over them
+# while they load took 0.2 s of every CLI run and run worker (docs/performance.md, section 19);
+# it is back on, with them frozen out of its way, at the end of this module.
+gc.disable()
+
+import datetime  # noqa: E402 (after gc.disable: the imports are most of the load)
 import os
 from pathlib import Path
 from typing import Iterable
@@ -92,8 +99,11 @@ def build_definitions(
     return dg.Definitions.merge(defs, build_metrics_definitions(warehouse.destination, [e.name for e in endpoints]))
 
 
-defs = build_definitions()
-# What the code location loaded (Dagster, dlt, these definitions) lives as long as the process:
-# frozen, the garbage collector no longer walks it, neither during a run nor at the process's
-# exit, which took 0.7 s of every CLI run and run worker (docs/performance.md).
-gc.freeze()
+try:
+    defs = build_definitions()
+finally:
+    # What the code location loaded (Dagster, dlt, these definitions) lives as long as the
+    # process: frozen, the garbage collector no longer walks it, neither during a run nor at the
+    # process's exit, which took 0.7 s of every CLI run and run worker (docs/performance.md).
+    gc.freeze()
+    gc.enable()
