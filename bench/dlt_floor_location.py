@@ -1,19 +1,22 @@
 """Floor (c) of `make bench`: the least a dlt sync costs through Dagster. One asset that
 merges two records into a DuckDB file with dlt, in Parquet files, as the project's syncs
 load; no API request, no checks, no metadata. Like the project's code location it imports
-dlt when it loads (dagster-dlt needs it there), pyarrow in the run (the Parquet files), and
-freezes what it loaded out of the garbage collector's way.
+dlt when it loads (dagster-dlt needs it there), pyarrow in the run (the Parquet files), loads
+with the garbage collector off and freezes what it loaded out of the collector's way.
 
 bench/run.py materializes it through the same `dagster` CLI and launches it through the same
 webserver and daemon as the project's assets: what it costs above floor (a) is dlt's own,
 what the project costs above it is the project's."""
 
 import gc
-import os
-from pathlib import Path
 
-import dagster as dg
-import dlt
+gc.disable()  # as support_assets/definitions.py: no collector pass over the imports
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dagster as dg  # noqa: E402
+import dlt  # noqa: E402
 
 
 @dg.asset
@@ -33,3 +36,4 @@ defs = dg.Definitions(assets=[dlt_minimal], executor=dg.in_process_executor)
 # As support_assets/definitions.py does: with dlt loaded, the collector's walk of the loaded code
 # at exit took 0.7 s, which no dlt-based code location needs to pay.
 gc.freeze()
+gc.enable()

@@ -1,7 +1,10 @@
-"""Two fixed costs of every run, each against what it replaced (docs/performance.md, section 17).
+"""Fixed costs of every run, each against what it replaced (docs/performance.md, sections 17, 19).
 
     .venv/bin/python bench/run_overheads.py [--repeats 5] [--rows 100000]
 
+- load: seconds (wall and CPU) to import the code location in a fresh interpreter that has
+  imported dagster (as the CLI and a run worker have), as shipped (the collector off during
+  the load) and with gc.disable() made a no-op (the collector on, as before).
 - exit: seconds from the last atexit handler to the end of a fresh interpreter that loaded
   the code location, as shipped (gc.freeze() at the end of the load) and with gc.unfreeze()
   right after it (the collector walks everything again, as before the change).
@@ -30,6 +33,24 @@ if {unfreeze}:
     gc.unfreeze()
 atexit.register(lambda: sys.stdout.write(f"{{time.time()}}\\n"))
 """
+
+
+LOAD = """
+import gc, time
+import dagster
+if {collector_on}:
+    gc.disable = lambda: None
+wall, cpu = time.perf_counter(), time.process_time()
+import support_assets.definitions
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+
+
+def load_seconds(collector_on: bool) -> tuple[float, float]:
+    proc = subprocess.run([sys.executable, "-c", LOAD.format(collector_on=collector_on)], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    wall, cpu = proc.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
 def exit_seconds(unfreeze: bool) -> float:
@@ -75,6 +96,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
+    loads: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(args.repeats):  # taking turns
+        for collector_on in loads:
+            loads[collector_on].append(load_seconds(collector_on))
+    for collector_on, label in ((False, "collector off during the load (as shipped)"),
+                                (True, "collector on during the load (before)")):
+        wall = statistics.median(w for w, _ in loads[collector_on])
+        cpu = statistics.median(c for _, c in loads[collector_on])
+        print(f"{wall:6.3f} s  load of the code location, {label}; CPU {cpu:.3f} s")
     frozen = statistics.median(exit_seconds(False) for _ in range(args.repeats))
     unfrozen = statistics.median(exit_seconds(True) for _ in range(args.repeats))
     print(f"{frozen:6.3f} s  exit after loading the code location, frozen (as shipped)")
