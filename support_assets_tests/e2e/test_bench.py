@@ -162,3 +162,14 @@ def test_the_run_overheads_bench_compares_each_change_with_what_it_replaced():
     assert "collector off during the load (as shipped)" in lines[0] and "collector on during the load" in lines[1]
     assert "frozen (as shipped)" in lines[2] and "gc.unfreeze()" in lines[3]
     assert "one connection" in lines[4] and "a connection each" in lines[5]
+
+
+def test_the_rss_by_mapping_bench_names_what_is_resident_during_a_sync(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "rss_by_mapping.py"), "--records", "10000",
+         "--at", "2", "--out", str(tmp_path / "out")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    moment, peak = result.stdout.splitlines()[-2:]
+    assert "MB resident" in moment and "[heap]" in moment  # the process's own heap, by mapping
+    assert peak.startswith("peak ") and int(peak.split()[1]) > 100
