@@ -37,6 +37,7 @@ RUN_BY = {
     r"\.venv/bin/python bench/run\.py --user-paths.*": E2E + "test_bench.py::test_the_cli_and_ui_paths_run_against_their_floors",
     r"\.venv/bin/python bench/run_overheads\.py.*": E2E + "test_bench.py::test_the_run_overheads_bench_compares_each_change_with_what_it_replaced",
     r"\.venv/bin/python bench/import_time\.py.*": E2E + "test_bench.py::test_the_import_time_bench_times_every_case",
+    r"\.venv/bin/python bench/rss_by_mapping\.py.*": E2E + "test_bench.py::test_the_rss_by_mapping_bench_names_what_is_resident_during_a_sync",
 }
 
 
