@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/rss-by-mapping"))
     args = parser.parse_args()
     moments = sorted(float(s) for s in args.at.split(","))
-    subprocess.run(["rm", "-rf", str(args.out)], check=True)
+    shutil.rmtree(args.out, ignore_errors=True)
     dagster_home(args.out / "dagster_home")
     sandbox = Sandbox(args.records)
     try:

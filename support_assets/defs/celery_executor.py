@@ -68,7 +68,8 @@ def executor_from_env(environ: Mapping[str, str] = os.environ) -> Optional[dg.Ex
     settings = CelerySettings.from_env(environ)
     if settings is None:
         return None
-    # Imported only when configured: dagster-celery (and Celery) cost every load 30 ms.
+    # Imported only when configured: dagster-celery (and Celery) cost every load 0.023 s
+    # (bench/import_time.py, docs/performance.md section 17).
     from dagster_celery import celery_executor
 
     return celery_executor.configured(settings.executor_config(), name="support_api_celery")

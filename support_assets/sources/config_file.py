@@ -17,8 +17,8 @@ from .settings import Endpoint
 
 DEFAULT_CONFIG = Path(__file__).with_name("support_api.yaml")
 CONFIG_ENV_VAR = "SUPPORT_API_CONFIG"
-# libyaml's parser where PyYAML has it (its wheels do): the file is read at every load of the code
-# location, every run included, in 1 ms instead of 8-30 ms (docs/performance.md, section 19).
+# libyaml's C parser where PyYAML has it (its wheels do): the file is read at every load of the
+# code location, every run included (docs/performance.md, section 19).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # rest_api's own keys that the project sets itself (client, auth) have no place in the file.
 _CLIENT_KEYS = ("client", "auth", "base_url")
