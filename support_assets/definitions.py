@@ -4,7 +4,7 @@ import gc
 
 # Loading creates hundreds of thousands of objects (dlt, dagster-dlt, dagster-dbt, these
 # definitions) that live as long as the process. With the collector on, its passes over them
-# while they load took 0.2 s of every CLI run and run worker (docs/performance.md, section 19);
+# while they load took 0.17 s of every CLI run and run worker (docs/performance.md, section 19);
 # it is back on, with them frozen out of its way, at the end of this module.
 gc.disable()
 
