@@ -396,7 +396,9 @@ def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
                 record = instance.get_run_record_by_id(run_id)
                 created, ended = record.create_timestamp.timestamp(), record.end_time
                 steps = instance.get_run_step_stats(run_id)
+                events = instance.all_logs(run_id)
             breakdown = {"queued": record.start_time - created} if record.start_time else {}
+            breakdown.update(queued_parts(events), events=len(events))
             if steps:
                 breakdown["before_first_step"] = min(s.start_time for s in steps) - created
                 breakdown["steps"] = max(s.end_time for s in steps) - min(s.start_time for s in steps)
@@ -416,6 +418,22 @@ def measure_ui(records: int, repeats: int, tmp: Path, log: list[Run]) -> None:
     finally:
         dev.stop()
         sandbox.close()
+
+
+def queued_parts(events: list) -> dict[str, float]:
+    """What `queued` holds after the daemon dequeues the run: the run worker's process starting
+    (a new Python importing Dagster, before the run worker's first event) and then loading the
+    code location (until RUN_START)."""
+    at = {}
+    for event in events:
+        kind = event.dagster_event.event_type_value if event.dagster_event else None
+        if kind == "ENGINE_EVENT" and (event.dagster_event.message or "").startswith("Started process for run"):
+            kind = "process"
+        at.setdefault(kind, event.timestamp)
+    if not {"PIPELINE_STARTING", "process", "PIPELINE_START"} <= at.keys():
+        return {}
+    return {"worker_start": at["process"] - at["PIPELINE_STARTING"],
+            "code_load": at["PIPELINE_START"] - at["process"]}
 
 
 def median(runs: list[Run], attr: str) -> float:
@@ -550,14 +568,15 @@ def headline(log: list[Run], plan: Plan) -> list[str]:
     breakdown = [s for s in CLI_SCENARIOS + UI_SCENARIOS if runs(s) and runs(s)[0].breakdown]
     if breakdown:
         keys = list(dict.fromkeys(k for s in breakdown for r in runs(s) for k in r.breakdown))
-        lines += ["", "Where a run's time goes (medians, s; from the run's event log):", "",
+        lines += ["", "Where a run's time goes (medians, s, and the number of events; from the run's event log):", "",
                   "| path | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
                   "| --- |" + " ---: |" * len(keys)]
         for scenario in breakdown:
             found = runs(scenario, None if scenario.startswith("ui_") else n) or runs(scenario)
             cells = [statistics.median(r.breakdown[k] for r in found) if all(k in r.breakdown for r in found)
                      else None for k in keys]
-            lines.append(f"| {scenario} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+            lines.append(f"| {scenario} | " + " | ".join(
+                "–" if c is None else f"{c:.0f}" if k == "events" else f"{c:.2f}" for k, c in zip(keys, cells)) + " |")
     return lines
 
 

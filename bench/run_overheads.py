@@ -11,6 +11,9 @@
 - checks' queries: the three questions of an incremental sync's checks (duplicate keys, nulls,
   the newest cursor value) on a DuckDB table of `--rows` rows, on one connection
   (Warehouse.connected, as the checks ask them) and on one connection each (as before).
+- one event: seconds per event a step writes to the run's event log (a `context.log.info`, as
+  each line the sync logs), on a SQLite instance as `dagster asset materialize` and the
+  daemon's runs with the default DAGSTER_HOME settings use, in a fresh interpreter.
 Medians over `--repeats`.
 """
 
@@ -44,6 +47,32 @@ wall, cpu = time.perf_counter(), time.process_time()
 import support_assets.definitions
 print(time.perf_counter() - wall, time.process_time() - cpu)
 """
+
+
+EVENT = """
+import tempfile, time
+import dagster as dg
+
+@dg.op
+def logs(context):
+    started = time.perf_counter()
+    for i in range({events}):
+        context.log.info(f"line {{i}}")
+    print("seconds", (time.perf_counter() - started) / {events})
+
+@dg.job(executor_def=dg.in_process_executor)
+def job():
+    logs()
+
+with tempfile.TemporaryDirectory() as home, dg.DagsterInstance.local_temp(home) as instance:
+    job.execute_in_process(instance=instance)
+"""
+
+
+def event_seconds(events: int = 100) -> float:
+    proc = subprocess.run([sys.executable, "-c", EVENT.format(events=events)], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return float(next(line for line in proc.stdout.splitlines() if line.startswith("seconds")).split()[1])
 
 
 def load_seconds(collector_on: bool) -> tuple[float, float]:
@@ -109,6 +138,8 @@ def main() -> None:
     unfrozen = statistics.median(exit_seconds(True) for _ in range(args.repeats))
     print(f"{frozen:6.3f} s  exit after loading the code location, frozen (as shipped)")
     print(f"{unfrozen:6.3f} s  exit after loading the code location, gc.unfreeze() (before)")
+    event = statistics.median(event_seconds() for _ in range(args.repeats))
+    print(f"{event:6.4f} s  one event written to the run's event log by a step (SQLite instance)")
     shared, each = checks_seconds(args.rows, args.repeats)
     print(f"{shared:6.3f} s  the checks' 3 queries on {args.rows:,} rows, one connection (as shipped)")
     print(f"{each:6.3f} s  the checks' 3 queries on {args.rows:,} rows, a connection each (before)")

@@ -99,6 +99,11 @@ def test_the_cli_and_ui_paths_run_against_their_floors(tmp_path):
     assert cli["cli_full"].breakdown["check_steps"] == cli["cli_floor"].breakdown["check_steps"] == 0
     assert "sync_step_to_first_page" in cli["cli_incremental"].breakdown
     assert cli["cli_dlt_floor"].breakdown["sync_step"] > 0  # floor (c)'s step, found in its event log
+    # `queued` split into the run worker's start and its load of the code location, each found.
+    ui = {r.scenario: r for r in log if r.scenario.startswith("ui_")}
+    assert all(0 < r.breakdown["worker_start"] + r.breakdown["code_load"] <= r.breakdown["queued"]
+               for r in ui.values())
+    assert ui["ui_sync"].breakdown["events"] > ui["ui_floor"].breakdown["events"] > 0
     info = {"machine": run.machine(), "load_before": "0", "load_after": "0", "minutes": 1}
     report = run.table(log, plan, info)
     for line in ("| incremental sync with nothing new, CLI |", "| full sync of 300 records, CLI |",
@@ -158,10 +163,11 @@ def test_the_run_overheads_bench_compares_each_change_with_what_it_replaced():
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True,
     )
     lines = result.stdout.splitlines()
-    assert len(lines) == 6 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
+    assert len(lines) == 7 and all(line.split()[1] == "s" and float(line.split()[0]) > 0 for line in lines)
     assert "collector off during the load (as shipped)" in lines[0] and "collector on during the load" in lines[1]
     assert "frozen (as shipped)" in lines[2] and "gc.unfreeze()" in lines[3]
-    assert "one connection" in lines[4] and "a connection each" in lines[5]
+    assert "one event written to the run's event log" in lines[4]
+    assert "one connection" in lines[5] and "a connection each" in lines[6]
 
 
 def test_the_rss_by_mapping_bench_names_what_is_resident_during_a_sync(tmp_path):
